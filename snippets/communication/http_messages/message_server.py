@@ -1,0 +1,326 @@
+"""A small threaded HTTP/1.1 server built on the incremental parser.
+
+What it teaches: what a server does around a parser. It receives bytes into the parser
+of its connection and turns the events into a request for a handler; it keeps the
+connection open for the next request (RFC 9112 section 9.3) or closes it; it answers
+`Expect: 100-continue`; and it turns every `HTTPError` into a 4xx or 5xx response
+followed by a careful close (RFC 9112 section 9.6), so that malformed or oversized
+input never crashes or hangs it. Every wait has a deadline: an idle or slow client is
+cut off, with 408 if it stopped in the middle of a request. `http.client` and
+`urllib.request` talk to it in the tests.
+
+Read first: `message_parser` in this package, whose `Parser` this server feeds.
+
+What it leaves out: TLS; a bound on the number of threads (one per connection here:
+the performance layer builds an event loop); streaming bodies to the handler instead
+of collecting them in memory; answering pipelined requests in parallel; graceful
+shutdown (the reliability layer); and routing (the application layer builds a server
+of its own on the same parser).
+
+Run it: `python -m snippets.communication.http_messages.message_server`.
+"""
+
+from __future__ import annotations
+
+# --8<-- [start:imports]
+import contextlib
+import socket
+import socketserver
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+# --8<-- [end:imports]
+from snippets.communication.http_messages.message_anatomy import build_response
+from snippets.communication.http_messages.message_parser import (
+    BodyChunk,
+    Event,
+    Headers,
+    HTTPError,
+    Limits,
+    Parser,
+    RequestHead,
+    field_values,
+)
+
+# --8<-- [start:request]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A whole request, as a handler sees it."""
+
+    method: str
+    target: str
+    version: str
+    headers: Headers
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a handler returns; the server adds Content-Length and Connection."""
+
+    status: int
+    body: bytes = b""
+    headers: Headers = field(default_factory=list)
+
+
+Handler = Callable[[Request], Response]
+
+
+def echo(request: Request) -> Response:
+    """A handler for the demo and the tests: the request line, then the body."""
+    text = f"{request.method} {request.target}\n".encode() + request.body
+    return Response(200, text, [("Content-Type", "text/plain; charset=utf-8")])
+
+
+# --8<-- [end:request]
+
+
+# --8<-- [start:persistence]
+def options(head: RequestHead | Request, name: str) -> set[str]:
+    """The comma-separated options of a field, lower case (Connection, Expect)."""
+    values = field_values(head.headers, name)
+    return {option.strip().lower() for value in values for option in value.split(",")}
+
+
+def wants_keep_alive(request: Request) -> bool:
+    """RFC 9112 section 9.3: HTTP/1.1 persists unless told to close; 1.0 must ask."""
+    connection = options(request, "connection")
+    if "close" in connection:
+        return False
+    return request.version == "HTTP/1.1" or "keep-alive" in connection
+
+
+def wants_continue(head: RequestHead) -> bool:
+    """RFC 9110 section 10.1.1: the client waits for 100 before sending its content.
+
+    A server ignores the expectation in an HTTP/1.0 request.
+    """
+    return head.version == "HTTP/1.1" and "100-continue" in options(head, "expect")
+
+
+# --8<-- [end:persistence]
+
+
+# --8<-- [start:connection]
+class Connection:
+    """One client's socket, read through one parser, one request at a time."""
+
+    def __init__(self, sock: socket.socket, limits: Limits) -> None:
+        self.sock = sock
+        self.parser = Parser("request", limits)
+        self.events: deque[Event] = deque()  # parsed, not used yet (pipelining)
+
+    def next_event(self, deadline: float) -> Event | None:
+        """The next event, receiving more bytes as needed; None if the client left."""
+        while not self.events:
+            if self.parser.error:  # an error found after an earlier request
+                raise self.parser.error
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the request did not arrive in time")
+            self.sock.settimeout(remaining)
+            data = self.sock.recv(65536)
+            if not data:  # the client closed its side: fine between requests
+                self.parser.end_of_input()  # raises HTTPError in the middle of one
+                return None
+            self.events.extend(self.parser.feed(data))
+        return self.events.popleft()
+
+    def read_request(self, deadline: float) -> Request | None:
+        """Collect one request's events into a `Request`; None if the client left."""
+        head = self.next_event(deadline)
+        if head is None:
+            return None
+        assert isinstance(head, RequestHead)  # the parser starts every message so
+        if wants_continue(head) and not self.events and not self.parser.error:
+            self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = bytearray()
+        while isinstance(event := self.next_event(deadline), BodyChunk):
+            body += event.data
+        return Request(
+            head.method, head.target, head.version, head.headers, bytes(body)
+        )
+
+
+# --8<-- [end:connection]
+
+
+# --8<-- [start:respond]
+def respond(
+    sock: socket.socket, request: Request, handler: Handler, keep: bool
+) -> bool:
+    """Run the handler, send its response; return whether the connection stays open."""
+    try:
+        response = handler(request)
+    except Exception:  # a bug in one handler must not take the server down
+        response, keep = Response(500, b"internal server error\n"), False
+    headers = list(response.headers)
+    if not keep:
+        headers.append(("Connection", "close"))
+    elif request.version == "HTTP/1.0":
+        headers.append(("Connection", "keep-alive"))
+    data = build_response(response.status, headers, response.body)
+    if request.method == "HEAD" and response.body:  # the fields, not the content
+        data = data[: -len(response.body)]
+    sock.sendall(data)
+    return keep
+
+
+def refuse(sock: socket.socket, status: int, detail: str) -> None:
+    """Answer input we will not serve, then close gently."""
+    fields = [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
+    sock.sendall(build_response(status, fields, f"{status} {detail}\n".encode()))
+    close_gently(sock)
+
+
+def close_gently(sock: socket.socket, linger: float = 1.0, most: int = 65536) -> None:
+    """Stop sending, then read and drop what the client still sends, for a moment.
+
+    Closing with unread bytes makes the kernel send a reset, which can destroy the
+    error response before the client reads it (RFC 9112 section 9.6).
+    """
+    sock.shutdown(socket.SHUT_WR)
+    deadline, drained = time.monotonic() + linger, 0
+    with contextlib.suppress(OSError):  # a timeout or a reset ends the draining
+        while drained < most and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not (data := sock.recv(4096)):
+                break
+            drained += len(data)
+
+
+# --8<-- [end:respond]
+
+
+# --8<-- [start:serve_connection]
+def serve_connection(
+    sock: socket.socket,
+    handler: Handler,
+    limits: Limits,
+    timeout: float,
+    max_requests: int = 100,
+) -> None:
+    """Answer the requests of one connection until it closes, fails or times out."""
+    conn = Connection(sock, limits)
+    for count in range(1, max_requests + 1):  # bounded, like every network loop
+        try:
+            request = conn.read_request(time.monotonic() + timeout)
+        except HTTPError as error:
+            refuse(sock, error.status, error.detail)
+            return
+        except TimeoutError:
+            if not conn.parser.between_messages:  # stopped halfway: say so
+                refuse(sock, 408, "the request did not arrive in time")
+            return
+        if request is None:
+            return
+        sock.settimeout(timeout)  # for sending the response
+        keep = wants_keep_alive(request) and count < max_requests
+        if not respond(sock, request, handler, keep):
+            return
+
+
+# --8<-- [end:serve_connection]
+
+
+# --8<-- [start:server]
+class ConnectionHandler(socketserver.BaseRequestHandler):
+    """socketserver calls `handle` in a new thread for each accepted connection."""
+
+    def handle(self) -> None:
+        s = self.server
+        with s.lock:  # invariant: connections == the number of handle() calls so far
+            s.connections += 1
+        with contextlib.suppress(OSError):  # the client went away: nobody to answer
+            serve_connection(self.request, s.handler, s.limits, s.timeout)
+
+
+class MessageServer(socketserver.ThreadingTCPServer):
+    """A threaded HTTP/1.1 server on 127.0.0.1 and a port the system picks.
+
+    Args:
+        handler: Turns each `Request` into a `Response`.
+        limits: The parser's limits for every connection.
+        timeout: Seconds a request may take to arrive, and an idle connection may wait.
+    """
+
+    daemon_threads = False  # server_close() joins every connection thread
+    block_on_close = True
+
+    def __init__(
+        self, handler: Handler, limits: Limits | None = None, timeout: float = 5.0
+    ) -> None:
+        self.handler, self.limits, self.timeout = handler, limits or Limits(), timeout
+        self.lock = threading.Lock()
+        self.connections = 0  # accepted so far; guarded by self.lock
+        super().__init__(("127.0.0.1", 0), ConnectionHandler)
+
+
+@contextlib.contextmanager
+def running(
+    handler: Handler = echo, limits: Limits | None = None, timeout: float = 5.0
+) -> Iterator[MessageServer]:
+    """Serve in a background thread; on exit, stop, close and join everything."""
+    server = MessageServer(handler, limits, timeout)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()  # stop accepting: serve_forever returns
+        server.server_close()  # close the socket, join the connection threads
+        thread.join(timeout=5)
+
+
+# --8<-- [end:server]
+
+
+# --8<-- [start:raw]
+def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes, close our side, and read everything until the server closes."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)  # no more requests: the server may close
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --8<-- [end:raw]
+
+
+# The demo's `#>` lines are the output that the docs test checks; ruff format would
+# rewrite them as `# >`, so the formatter stops here.
+# fmt: off
+if __name__ == "__main__":
+    # --8<-- [start:demo]
+    import http.client
+
+    with running(echo) as server:
+        host, port = server.server_address[:2]
+        client = http.client.HTTPConnection(host, port, timeout=5)
+        try:
+            client.request("GET", "/hello")
+            reply = client.getresponse()
+            print(reply.status, reply.read())
+            #> 200 b'GET /hello\n'
+            client.request("POST", "/orders", body=b'{"qty": 2}')
+            reply = client.getresponse()
+            print(reply.status, reply.read())
+            #> 200 b'POST /orders\n{"qty": 2}'
+        finally:
+            client.close()
+        print("connections so far:", server.connections)
+        #> connections so far: 1
+        answer = raw_exchange(host, port, b"GET / HTTP/1.1\r\nHost : a\r\n\r\n")
+        print(answer.split(b"\r\n")[0])
+        #> b'HTTP/1.1 400 Bad Request'
+        print(answer.split(b"\r\n\r\n")[1])
+        #> b"400 whitespace between the field name b'Host' and colon\n"
+    # --8<-- [end:demo]

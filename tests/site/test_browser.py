@@ -1,0 +1,204 @@
+"""The built site in a real browser: pages, diagrams, dark mode, search, copy buttons, axe.
+
+Every page is loaded from a local HTTP server; any request to another host fails the test
+(and is aborted, so nothing leaves the machine). Diagrams are counted in the Markdown source
+and must all be SVG in the page, on a direct load and after instant navigation, in light and
+in dark. Pages without diagrams must not download Mermaid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.site.browser import follow_instantly
+from tests.site.docs_tools import DOCS, page_id, pages, url_path
+
+pytestmark = pytest.mark.browser
+
+PAGES = pages()
+MERMAID_FILE = "assets/vendor/mermaid/mermaid.min.js"
+
+
+def diagram_count(page: Path) -> int:
+    return page.read_text(encoding="utf-8").count("```mermaid")
+
+
+RENDERED = """
+(expected) => {
+  const boxes = [...document.querySelectorAll("article div.mermaid")];
+  const svgs = boxes.map((box) => box.shadowRoot && box.shadowRoot.querySelector("svg"));
+  return boxes.length === expected && svgs.every(Boolean);
+}
+"""
+
+DIAGRAM_REPORT = """
+() => [...document.querySelectorAll("article div.mermaid")].map((box) => {
+  const svg = box.shadowRoot.querySelector("svg");
+  return {
+    text: svg.textContent,
+    title: (svg.querySelector(":scope > title") || {}).textContent || "",
+    desc: (svg.querySelector(":scope > desc") || {}).textContent || "",
+  };
+})
+"""
+
+
+def assert_diagrams_render(page, expected: int) -> None:
+    page.wait_for_function(RENDERED, arg=expected)
+    for diagram in page.evaluate(DIAGRAM_REPORT):
+        assert "Syntax error" not in diagram["text"]
+        assert diagram["title"].strip(), "diagram without an accessible title"
+        assert diagram["desc"].strip(), "diagram without an accessible description"
+
+
+KIB = 1024
+# A page without diagrams, before the reader opens search (issue: weight budget). Measured
+# as transferred bytes from a host that gzips text, as GitHub Pages does.
+TEXT_PAGE_BUDGET = 400 * KIB
+
+TRANSFERS = """() => [
+  ...performance.getEntriesByType("navigation"),
+  ...performance.getEntriesByType("resource"),
+].map((e) => ({ name: e.name, bytes: e.transferSize, start: e.startTime }))"""
+
+FIRST_PAINT = "performance.getEntriesByName('first-contentful-paint')[0].startTime"
+
+LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+}).observe({ type: "longtask", buffered: true });
+"""
+
+
+def axe_violations(page) -> list[str]:
+    """Every axe-core violation, at any impact, as one readable line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in Axe().run(page).response["violations"]
+    ]
+
+
+def assert_page_is_clean(page, watch, doc: Path) -> None:
+    expected = diagram_count(doc)
+    if expected:
+        assert_diagrams_render(page, expected)
+    page.wait_for_load_state("networkidle")
+    assert watch.foreign == [], "requests to another host"
+    assert watch.errors == [], "console errors"
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("doc", PAGES, ids=page_id)
+def test_page_in_light_mode(open_page, doc: Path, record_property) -> None:
+    """Loads offline and cleanly, with its diagrams, copy buttons, weight budget and axe."""
+    page, watch = open_page(url_path(doc))
+    page.evaluate(LONG_TASKS)
+    assert_page_is_clean(page, watch, doc)
+
+    blocks = page.locator("div.language-python.highlight")
+    copy_buttons = page.locator(
+        "div.language-python.highlight pre button.md-code__button[data-md-type='copy']"
+    )
+    assert copy_buttons.count() == blocks.count()
+
+    transfers = page.evaluate(TRANSFERS)
+    assert not any("search_index" in t["name"] for t in transfers), (
+        "the search index loads only when the reader starts a search"
+    )
+    mermaid = [t for t in transfers if t["name"].endswith(MERMAID_FILE)]
+    total = sum(t["bytes"] for t in transfers)
+    without_mermaid = total - sum(t["bytes"] for t in mermaid)
+    longest = max(page.evaluate("window.__longTasks"), default=0)
+    record_property("transferred_bytes", total)
+    record_property("longest_task_ms", round(longest))
+    record_property("diagrams", diagram_count(doc))
+    assert without_mermaid <= TEXT_PAGE_BUDGET, f"{without_mermaid / KIB:.0f} KiB"
+    if diagram_count(doc):
+        assert len(mermaid) == 1, "Mermaid, once, on a page with diagrams"
+        assert mermaid[0]["start"] >= page.evaluate(FIRST_PAINT), (
+            "Mermaid must not block the first paint of the text"
+        )
+    else:
+        assert mermaid == [], "no Mermaid on a page without diagrams"
+
+
+@pytest.mark.parametrize("doc", PAGES, ids=page_id)
+def test_page_in_dark_mode(open_page, doc: Path) -> None:
+    page, watch = open_page(url_path(doc), color_scheme="dark")
+    assert page.get_attribute("body", "data-md-color-scheme") == "slate"
+    assert_page_is_clean(page, watch, doc)
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_diagrams_render_after_instant_navigation_from_a_page_without_any(
+    open_page, color_scheme: str
+) -> None:
+    page, watch = open_page("reference/", color_scheme=color_scheme)
+    assert page.locator("article pre.mermaid, article div.mermaid").count() == 0
+    page.evaluate("window.__sameDocument = true")
+    follow_instantly(
+        page,
+        page.locator("a.md-tabs__link", has_text="Start here").evaluate("a => a.href"),
+    )
+    page.wait_for_function(
+        "location.pathname.endsWith('/') && !location.pathname.includes('reference')"
+    )
+    assert_diagrams_render(page, diagram_count(DOCS / "index.md"))
+    assert page.evaluate("window.__sameDocument === true"), "navigation was not instant"
+    assert any(url.endswith(MERMAID_FILE) for url in watch.requests)
+    assert watch.foreign == []
+    assert watch.errors == []
+
+
+# The page of each written layer with the most diagrams, visited one after the other.
+INSTANT_TOUR = [
+    "data/isolation.md",
+    "application/authorization.md",
+    "communication/connections.md",
+]
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_diagrams_render_on_each_page_of_an_instant_navigation_tour(
+    open_page, site_url: str, color_scheme: str
+) -> None:
+    """From diagram page to diagram page: each one renders all of its own diagrams."""
+    page, watch = open_page("reference/", color_scheme=color_scheme)
+    page.evaluate("window.__sameDocument = true")
+    for doc in INSTANT_TOUR:
+        path = "/" + url_path(DOCS / doc)
+        follow_instantly(page, site_url.rstrip("/") + path)
+        page.wait_for_function("(p) => location.pathname.endsWith(p)", arg=path)
+        assert_diagrams_render(page, diagram_count(DOCS / doc))
+        assert page.evaluate("window.__sameDocument === true"), (
+            f"{doc}: the page was reloaded; last requests {watch.requests[-5:]}"
+        )
+    assert sum(url.endswith(MERMAID_FILE) for url in watch.requests) == 1
+    assert watch.foreign == []
+    assert watch.errors == []
+
+
+def test_dark_mode_toggle_switches_the_palette_and_is_remembered(open_page) -> None:
+    page, _ = open_page("journey/")
+    assert page.get_attribute("body", "data-md-color-scheme") == "default"
+    page.locator("label[title='Switch to dark mode']:visible").click()
+    page.wait_for_function("document.body.dataset.mdColorScheme === 'slate'")
+    page.reload()
+    assert page.get_attribute("body", "data-md-color-scheme") == "slate"
+    assert_diagrams_render(page, diagram_count(DOCS / "journey.md"))
+
+
+def test_search_finds_a_word_from_a_page(open_page) -> None:
+    page, watch = open_page("")
+    search = page.locator("input.md-search__input")
+    search.click()
+    page.keyboard.type("status line")  # Material searches on key events
+    result = page.locator(".md-search-result__item a[href*='journey/']").first
+    result.wait_for()
+    assert "journey" in result.get_attribute("href")
+    assert watch.foreign == []

@@ -1,0 +1,156 @@
+"""What the build derives from the sources (tools/site_hooks.py), checked in the built pages.
+
+"Run it yourself" must name every module a page includes, "Last updated" must be the date git
+gives for the page and its snippets (or nothing where git cannot know it), and the glossary
+page must list every term with links to pages that use it.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.site.docs_tools import (
+    DOCS,
+    INCLUDE,
+    ROOT,
+    built_html,
+    page_id,
+    topic_pages,
+)
+
+pytestmark = pytest.mark.site
+
+TOOLS = ROOT / "tools"
+
+
+def load_hooks():
+    """tools/site_hooks.py as MkDocs loads it: by path, with its folder on sys.path."""
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
+    spec = importlib.util.spec_from_file_location("site_hooks", TOOLS / "site_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def text_of(markup: str) -> str:
+    """The visible text: tags (syntax highlighting included) removed, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def included_snippets(page: Path) -> list[str]:
+    found = INCLUDE.findall(page.read_text(encoding="utf-8"))
+    return [f for f in dict.fromkeys(found) if f.startswith("snippets/")]
+
+
+def git(*args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=True
+    )
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("page", topic_pages(), ids=page_id)
+def test_run_it_yourself_names_every_included_module_and_its_tests(
+    built_site: Path, page: Path
+) -> None:
+    text = text_of(built_html(built_site, page))
+    assert "Run it yourself" in text
+    for snippet in included_snippets(page):
+        module = snippet.removesuffix(".py").replace("/", ".")
+        assert f"python -m {module}\n" in text, module
+        tests = Path("tests", *Path(snippet).parts[1:-1], f"test_{Path(snippet).name}")
+        assert (ROOT / tests).is_file(), f"{snippet} has no mirrored test file"
+        assert f" {tests.as_posix()} " in text, tests
+
+
+def expected_date(sources: list[str]) -> str | None:
+    """What git can tell of the sources' last change: None outside a git checkout (or one
+    git refuses to read), and None where a shallow clone's boundary commit takes the blame."""
+    checkout = subprocess.run(
+        ["git", "rev-parse", "--git-dir"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    if checkout.returncode != 0:
+        return None
+    commit, date = git("log", "-1", "--format=%H %cs", "--", *sources, cwd=ROOT).split()
+    shallow = Path(ROOT, git("rev-parse", "--git-path", "shallow", cwd=ROOT))
+    boundary = shallow.read_text().split() if shallow.is_file() else []
+    return None if commit in boundary else date
+
+
+@pytest.mark.parametrize("page", topic_pages(), ids=page_id)
+def test_last_updated_is_the_last_commit_touching_the_page_or_its_snippets(
+    built_site: Path, page: Path
+) -> None:
+    date = expected_date([page.relative_to(ROOT).as_posix(), *included_snippets(page)])
+    shown = re.findall(
+        r'Last updated: <time datetime="([\d-]+)">', built_html(built_site, page)
+    )
+    assert shown == ([date] if date else [])
+
+
+def commit_file(repo: Path, name: str, text: str, date: str) -> None:
+    (repo / name).write_text(text)
+    git("add", name, cwd=repo)
+    stamp = f"{date}T12:00:00+00:00"
+    subprocess.run(
+        ["git", "commit", "-q", "-m", f"{name} on {date}"],
+        cwd=repo,
+        env={**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp},
+        check=True,
+        timeout=30,
+    )
+
+
+def test_a_shallow_clone_shows_no_date_it_cannot_know(tmp_path: Path) -> None:
+    hooks = load_hooks()
+    full = tmp_path / "full"
+    full.mkdir()
+    git("init", "-q", cwd=full)
+    git("config", "user.email", "test@example.invalid", cwd=full)
+    git("config", "user.name", "Test", cwd=full)
+    commit_file(full, "old.md", "unchanged since\n", "2020-01-01")
+    commit_file(full, "middle.md", "changed once\n", "2021-06-01")
+    commit_file(full, "new.md", "changed last\n", "2022-03-01")
+    assert hooks.last_commit_date(("old.md",), cwd=full) == "2020-01-01"
+    assert hooks.last_commit_date(("old.md", "new.md"), cwd=full) == "2022-03-01"
+
+    shallow = tmp_path / "shallow"
+    git("clone", "-q", "--depth", "2", full.as_uri(), str(shallow), cwd=tmp_path)
+    # the two fetched commits: the tip is known, the boundary commit gets the blame for
+    # every older change, so its date would be false for old.md
+    assert hooks.last_commit_date(("new.md",), cwd=shallow) == "2022-03-01"
+    assert hooks.last_commit_date(("old.md",), cwd=shallow) is None
+    assert hooks.last_commit_date(("middle.md",), cwd=shallow) is None
+    assert hooks.last_commit_date(("missing.md",), cwd=shallow) is None
+
+
+def test_the_glossary_page_lists_every_term_and_links_it_to_pages(
+    built_site: Path,
+) -> None:
+    glossary = (DOCS / "_includes" / "abbreviations.md").read_text(encoding="utf-8")
+    terms = re.findall(r"^\*\[([^\]]+)\]: ", glossary, re.M)
+    assert len(terms) >= 80
+    markup = built_html(built_site, DOCS / "glossary.md")
+    rows = re.findall(
+        r"<tr>\s*<td>(.*?)</td>\s*<td>.*?</td>\s*<td>(.*?)</td>", markup, re.S
+    )
+    listed = {text_of(term): links for term, links in rows}
+    assert sorted(listed) == sorted(terms)
+    # TCP is explained on the sockets page, among others; each link leads to a real page
+    assert 'href="../communication/sockets/"' in listed["TCP"]
+    for links in listed.values():
+        for target in re.findall(r'href="\.\./([^"#]+)"', links):
+            assert (built_site / target / "index.html").is_file(), target

@@ -1,0 +1,184 @@
+"""MkDocs hooks: what the site derives from the sources, so nobody writes it by hand.
+
+- "Run it yourself": each topic page ends with the `python -m` command of every snippet
+  module it includes, and the test command for the page, derived from its `--8<--` lines.
+- "Last updated": the date of the last commit that touched the page or one of its snippets
+  (without git, or where a shallow clone cannot know the date, the line is left out).
+- The glossary: docs/_includes/abbreviations.md is appended to every page, so each term
+  becomes a tooltip wherever it appears; the glossary page gets the table of every term,
+  each linked to the pages that explain it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import subprocess
+from pathlib import Path, PurePosixPath
+
+# MkDocs loads this file by path with its folder on sys.path: `project_layout` is tools/project_layout.py.
+from project_layout import INCLUDE, LAYERS, ROOT
+
+log = logging.getLogger("mkdocs.hooks.site_hooks")
+
+ABBREVIATION = re.compile(r"^\*\[(?P<term>[^\]]+)\]:\s*(?P<meaning>.+)$", re.M)
+GLOSSARY_PLACEHOLDER = "<!-- glossary-table -->"
+GLOSSARY_FILE = ROOT / "docs" / "_includes" / "abbreviations.md"
+
+
+def is_topic_page(src_uri: str) -> bool:
+    parts = PurePosixPath(src_uri).parts
+    return src_uri == "journey.md" or (
+        len(parts) == 2 and parts[0] in LAYERS and parts[1] != "index.md"
+    )
+
+
+def included_modules(markdown: str) -> list[str]:
+    """Snippet files a page includes, in order of first appearance, without repeats."""
+    return list(dict.fromkeys(INCLUDE.findall(markdown)))
+
+
+def test_file_for(snippet: str) -> str:
+    """snippets/<layer>/<topic>.py -> tests/<layer>/test_<topic>.py (mirrored paths)."""
+    path = PurePosixPath(snippet).relative_to("snippets")
+    return str(PurePosixPath("tests", *path.parts[:-1], f"test_{path.name}"))
+
+
+def run_it_yourself(src_uri: str, snippets: list[str]) -> str:
+    modules = [s.removesuffix(".py").replace("/", ".") for s in snippets]
+    tests = [test_file_for(s) for s in snippets if (ROOT / test_file_for(s)).is_file()]
+    lines = [f"python -m {module}" for module in modules]
+    lines.append(
+        f'.venv/bin/pytest {" ".join(tests)} tests/site/test_docs_examples.py -k "{src_uri}"'
+    )
+    body = "\n".join(lines)
+    return (
+        "\n\n## Run it yourself\n\n"
+        "From the repository's root (see [Running the snippets]"
+        f"({'../' * src_uri.count('/')}running-snippets.md)): each module's demo, then "
+        "the tests that check this page.\n\n"
+        f"```bash\n{body}\n```\n"
+    )
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    src_uri = page.file.src_uri
+    glossary = "\n\n" + GLOSSARY_FILE.read_text(encoding="utf-8")
+    if src_uri == "glossary.md":
+        return markdown.replace(GLOSSARY_PLACEHOLDER, glossary_table(files)) + glossary
+    snippets = included_modules(markdown)
+    if is_topic_page(src_uri) and snippets:
+        markdown += run_it_yourself(src_uri, snippets)
+    page.meta["bfp_sources"] = [f"docs/{src_uri}", *snippets]
+    return markdown + glossary
+
+
+@functools.cache
+def git_available() -> bool:
+    try:
+        subprocess.run(
+            ["git", "rev-parse", "--git-dir"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        log.info("not a git checkout: pages are built without 'Last updated'")
+        return False
+    return True
+
+
+@functools.cache
+def shallow_boundary(cwd: Path) -> frozenset[str]:
+    """The commits at the edge of a shallow clone: git sees no parent behind them."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--git-path", "shallow"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    shallow = cwd / result.stdout.strip()
+    if result.returncode != 0 or not shallow.is_file():
+        return frozenset()
+    return frozenset(shallow.read_text(encoding="ascii").split())
+
+
+def last_commit_date(paths: tuple[str, ...], cwd: Path = ROOT) -> str | None:
+    """ISO date of the last commit touching any of `paths`, or None if git cannot know it.
+
+    In a shallow clone, git blames every file that did not change inside the fetched history
+    on the boundary commit, whose parent it lacks: that date would be false, so it is left
+    out. Full history (the deploy fetches it) gives every page its date.
+    """
+    if not git_available():
+        return None
+    result = subprocess.run(
+        ["git", "log", "-1", "--format=%H %cs", "--", *paths],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if not result.stdout.strip():
+        return None
+    commit, date = result.stdout.split()
+    return None if commit in shallow_boundary(cwd) else date
+
+
+def on_page_context(context, page, config, nav):
+    sources = tuple(page.meta.get("bfp_sources", ()))
+    if sources:
+        page.meta["last_updated"] = last_commit_date(sources)
+    return context
+
+
+# --------------------------------------------------------------------------------------
+# The glossary
+
+
+def glossary_terms() -> list[tuple[str, str]]:
+    text = GLOSSARY_FILE.read_text(encoding="utf-8")
+    return sorted(
+        ((m["term"], m["meaning"].strip()) for m in ABBREVIATION.finditer(text)),
+        key=lambda item: item[0].lower(),
+    )
+
+
+def page_title(markdown: str, fallback: str) -> str:
+    match = re.search(r"^# (.+)$", markdown, re.M)
+    return match[1].strip() if match else fallback
+
+
+def pages_explaining(term: str, sources: dict[str, str], limit: int = 3) -> list[str]:
+    """The pages that explain a term best: in a heading first, then by mentions."""
+    word = re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])")
+    scored = []
+    for uri, text in sources.items():
+        mentions = len(word.findall(text))
+        if not mentions:
+            continue
+        in_headings = sum(
+            bool(word.search(h)) for h in re.findall(r"^#+ .+$", text, re.M)
+        )
+        scored.append((-(in_headings * 10 + mentions), uri))
+    return [uri for _, uri in sorted(scored)[:limit]]
+
+
+def glossary_table(files) -> str:
+    sources = {}
+    for file in files.documentation_pages():
+        if is_topic_page(file.src_uri):
+            sources[file.src_uri] = file.content_string
+    rows = ["| Term | Meaning | Explained in |", "|---|---|---|"]
+    for term, meaning in glossary_terms():
+        links = ", ".join(
+            f"[{page_title(sources[uri], uri)}]({uri})"
+            for uri in pages_explaining(term, sources)
+        )
+        rows.append(f"| {term} | {meaning} | {links or '-'} |")
+    return "\n".join(rows)
