@@ -69,16 +69,24 @@ def require_chromium() -> str:
 
 @dataclass
 class PageWatch:
-    """What one browser context did: requests, foreign hosts, console errors, bytes."""
+    """What one browser context did: requests, foreign hosts, console errors.
+
+    `fetches` are the requests a navigation or a script makes (documents, fetch, XHR), apart
+    from those the browser makes on its own: the favicon, for one, comes whenever the browser
+    gets to it after the load, which on a busy machine can be seconds later.
+    """
 
     origin: str
     requests: list[str] = field(default_factory=list)
+    fetches: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def on_request(self, route) -> None:
         url = route.request.url
         self.requests.append(url)
+        if route.request.resource_type in {"document", "fetch", "xhr"}:
+            self.fetches.append(url)
         if urlsplit(url).netloc != self.origin and not url.startswith(
             ("data:", "blob:")
         ):

@@ -184,12 +184,12 @@ def test_the_keyboard_alone_reaches_the_content_with_a_visible_focus(open_page) 
     page.keyboard.press("Tab")
     skip = page.evaluate("document.activeElement.className")
     assert "md-skip" in skip, "the first Tab stop is the skip link"
-    requests_before = len(watch.requests)
+    fetches_before = len(watch.fetches)
     page.keyboard.press("Enter")
     # The skip link moves the focus to the page's first heading (reader.js) without a
     # navigation: no fetch of the same page, no content swap that drops the focus.
     page.wait_for_function("document.activeElement.matches('.md-content h1')")
-    assert watch.requests[requests_before:] == [], "the skip link fetches nothing"
+    assert watch.fetches[fetches_before:] == [], "the skip link fetches nothing"
     page.keyboard.press("Tab")
     page.wait_for_function("!!document.activeElement.closest('.md-content')")
     # Material marks keyboard focus with a class that its focus-visible polyfill adds a
