@@ -134,7 +134,8 @@ def open_page(browser, site_url: str):
         page = context.new_page()
         page.on("console", watch.on_console)
         page.on("pageerror", watch.on_page_error)
-        page.set_default_timeout(15_000)
+        # generous: a loaded 2-core machine can take seconds to build the search index
+        page.set_default_timeout(30_000)
         page.goto(site_url + path, wait_until="load")
         return page, watch
 

@@ -74,7 +74,8 @@ def test_run_it_yourself_names_every_included_module_and_its_tests(
 
 def expected_date(sources: list[str]) -> str | None:
     """What git can tell of the sources' last change: None outside a git checkout (or one
-    git refuses to read), and None where a shallow clone's boundary commit takes the blame."""
+    git refuses to read), None for sources no commit has, and None where a shallow clone's
+    boundary commit takes the blame."""
     checkout = subprocess.run(
         ["git", "rev-parse", "--git-dir"],
         cwd=ROOT,
@@ -84,7 +85,17 @@ def expected_date(sources: list[str]) -> str | None:
     )
     if checkout.returncode != 0:
         return None
-    commit, date = git("log", "-1", "--format=%H %cs", "--", *sources, cwd=ROOT).split()
+    last = subprocess.run(
+        ["git", "log", "-1", "--format=%H %cs", "--", *sources],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout.split()
+    if not last:  # no commit has the sources yet (a checkout with uncommitted work)
+        return None
+    commit, date = last
     shallow = Path(ROOT, git("rev-parse", "--git-path", "shallow", cwd=ROOT))
     boundary = shallow.read_text().split() if shallow.is_file() else []
     return None if commit in boundary else date
