@@ -48,6 +48,19 @@ def browser():
         browser.close()
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Browser tests run last, so that no other test shares a process with an open browser.
+
+    The browser fixture holds Playwright's event loop running for the rest of the session:
+    after the first browser test, `asyncio.run()` fails in that process ("cannot be called
+    from a running event loop"), and greenlet switching upsets CPython 3.11's AST recursion
+    check. `make test` runs the two kinds apart; this makes `pytest tests/communication`,
+    which selects both, safe too. With xdist, items are handed to workers in this order, so
+    a worker that has started a browser is only ever given browser tests after it.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Print the page weights the browser suite measured, per page type."""
     rows = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -396,9 +397,29 @@ def test_struct_beats_json_and_json_beats_pure_python_varints() -> None:
     """Typically struct is 6 to 9 times faster than JSON, and JSON 2 to 3 times faster
     than our tagged codec; the margins leave room for a busy machine."""
     orders = ser.sample_orders(500)
-    times = {n: ser.seconds_per_round_trip(c, orders) for n, c in CODECS.items()}
+    times = ser.round_trip_seconds(CODECS, orders)
     assert times["json"] / times["struct"] > 2
     assert times["tagged"] / times["json"] > 1.2
+
+
+def test_round_trip_seconds_times_each_codec_in_turn_and_keeps_its_best_round() -> None:
+    calls: list[str] = []
+
+    def codec(name: str, pause: float):
+        def encode(record):
+            calls.append(name)
+            time.sleep(pause)
+            return record
+
+        return encode, lambda data: data
+
+    records = [{"n": 1}, {"n": 2}]
+    times = ser.round_trip_seconds(
+        {"quick": codec("quick", 0), "slow": codec("slow", 0.002)}, records, repeat=3
+    )
+    assert calls == (["quick"] * 2 + ["slow"] * 2) * 3  # in turn, round after round
+    assert list(times) == ["quick", "slow"]
+    assert times["slow"] >= 0.002 > times["quick"]  # per record, sleep included
 
 
 def test_speed_ratios_are_relative_to_struct() -> None:
