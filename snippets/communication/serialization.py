@@ -289,7 +289,7 @@ def round_trip_seconds(
     A round times every codec once, one after the other, so that a burst of other work
     on the machine slows all the codecs alike instead of every run of one of them.
     """
-    best = dict.fromkeys(codecs, float("inf"))
+    best = {name: float("inf") for name in codecs}
     for _ in range(repeat):
         for name, (encode, decode) in codecs.items():
             start = time.perf_counter()

@@ -51,9 +51,9 @@ def included_snippets(page: Path) -> list[str]:
     return [f for f in dict.fromkeys(found) if f.startswith("snippets/")]
 
 
-def git(*args: str, cwd: Path) -> str:
+def git(*args: str, cwd: Path, check: bool = True) -> str:
     result = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=True
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=check
     )
     return result.stdout.strip()
 
@@ -85,14 +85,9 @@ def expected_date(sources: list[str]) -> str | None:
     )
     if checkout.returncode != 0:
         return None
-    last = subprocess.run(
-        ["git", "log", "-1", "--format=%H %cs", "--", *sources],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    ).stdout.split()
+    last = git(
+        "log", "-1", "--format=%H %cs", "--", *sources, cwd=ROOT, check=False
+    ).split()
     if not last:  # no commit has the sources yet (a checkout with uncommitted work)
         return None
     commit, date = last
