@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from tests.site.docs_tools import ROOT
+
+TIMEOUT = 5.0  # seconds any test waits on a socket: a server that never answers fails
 
 
 def run_demo(
@@ -30,10 +37,11 @@ def raw_exchange(
 ) -> bytes:
     """Send raw bytes to a server on loopback and read until it closes the connection.
 
-    A 5 s socket timeout means a server that never answers fails the test, never hangs it.
-    `half_close` shuts our sending side after the bytes, for servers that read to EOF.
+    A socket timeout (TIMEOUT) means a server that never answers fails the test, never
+    hangs it. `half_close` shuts our sending side after the bytes, for servers that read
+    to EOF.
     """
-    with socket.create_connection(address, timeout=5) as sock:
+    with socket.create_connection(address, timeout=TIMEOUT) as sock:
         sock.sendall(data)
         if half_close:
             sock.shutdown(socket.SHUT_WR)
@@ -41,3 +49,74 @@ def raw_exchange(
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole HTTP response, as the shared test client read it."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The value of a header field (any case), repeats joined by ", ", or None."""
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+    def header_list(self, name: str) -> list[str]:
+        """Every value of a header field, in order (for Set-Cookie)."""
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def address_of(server: Any) -> tuple[str, int]:
+    """A (host, port) pair from a server object or a pair already."""
+    if isinstance(server, tuple):
+        return server[0], server[1]
+    for name in ("server_address", "address"):
+        if hasattr(server, name):
+            host, port = getattr(server, name)[:2]
+            return host, port
+    raise TypeError(f"no address on {server!r}")
+
+
+def http_request(
+    server: Any,
+    method: str,
+    target: str,
+    *,
+    body: bytes = b"",
+    headers: Iterable[tuple[str, str]] | dict[str, str] = (),
+    timeout: float = TIMEOUT,
+) -> Reply:
+    """The one HTTP test client: one request on a new http.client connection.
+
+    `server` is anything `address_of` reads. Headers may repeat (a list of pairs).
+    Content-Length is sent for a body, and for POST, PUT and PATCH without one.
+    """
+    host, port = address_of(server)
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        names = {name.lower() for name, _ in pairs}
+        connection.putrequest(
+            method, target, skip_host="host" in names, skip_accept_encoding=True
+        )
+        for name, value in pairs:
+            connection.putheader(name, value)
+        if "content-length" not in names and (
+            body or method in ("POST", "PUT", "PATCH")
+        ):
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body or None)
+        reply = connection.getresponse()
+        return Reply(reply.status, reply.getheaders(), reply.read())
+    finally:
+        connection.close()

@@ -45,6 +45,8 @@ from snippets.communication.http_messages.message_parser import (
     field_values,
 )
 
+TIMEOUT = 5.0  # seconds a request may take to arrive, and an idle connection may wait
+
 # --8<-- [start:request]
 
 
@@ -253,7 +255,7 @@ class MessageServer(socketserver.ThreadingTCPServer):
     block_on_close = True
 
     def __init__(
-        self, handler: Handler, limits: Limits | None = None, timeout: float = 5.0
+        self, handler: Handler, limits: Limits | None = None, timeout: float = TIMEOUT
     ) -> None:
         self.handler, self.limits, self.timeout = handler, limits or Limits(), timeout
         self.lock = threading.Lock()
@@ -263,7 +265,7 @@ class MessageServer(socketserver.ThreadingTCPServer):
 
 @contextlib.contextmanager
 def running(
-    handler: Handler = echo, limits: Limits | None = None, timeout: float = 5.0
+    handler: Handler = echo, limits: Limits | None = None, timeout: float = TIMEOUT
 ) -> Iterator[MessageServer]:
     """Serve in a background thread; on exit, stop, close and join everything."""
     server = MessageServer(handler, limits, timeout)
