@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+TIMEOUT = 5.0  # seconds a request may take to arrive, and an idle connection may wait
 # --8<-- [end:imports]
 from snippets.communication.http_messages.message_anatomy import build_response
 from snippets.communication.http_messages.message_parser import (
@@ -44,8 +45,6 @@ from snippets.communication.http_messages.message_parser import (
     RequestHead,
     field_values,
 )
-
-TIMEOUT = 5.0  # seconds a request may take to arrive, and an idle connection may wait
 
 # --8<-- [start:request]
 
