@@ -4,18 +4,21 @@ What it teaches: authorization as a policy function `can(user, action, resource)
 driven by a table of roles, actions and scopes (own or any), where everything the table
 does not grant is denied (least privilege); how a handler maps the decision to 401, 404
 or 403, answering 404 when the user may not even see the resource so that its existence
-does not leak (RFC 9110, section 15.5.4); and the OAuth 2 authorization-code flow with
-PKCE (RFC 6749, section 4.1; RFC 7636) with an OpenID Connect ID token and its nonce,
-played out between an in-memory authorization server and a client, with the S256 code
-challenge checked against RFC 7636's Appendix B example.
+does not leak (RFC 9110, sections 15.5.4 and 15.5.5); and the OAuth 2
+authorization-code flow with PKCE (RFC 6749, section 4.1; RFC 7636) with an OpenID
+Connect ID token and its nonce, played out between an in-memory authorization server
+and a client, with the S256 code challenge checked against RFC 7636's Appendix B.
 
-Read first: the authentication page (sessions, and the JWT this module signs ID tokens
-with, condensed here), and the routing page (the WSGI app below routes by hand).
+Read first: the app_core page (`docs/application/app_core.md`, "The application
+core"): the document handler here is one of its handlers, served with its `serving`,
+so this module builds on `snippets.application.app_core`. Then the authentication page
+(sessions, and the JWT this module signs ID tokens with, condensed here).
 
 What it leaves out: groups, attribute-based and relationship-based policies, a policy
 language, audit logs; in OAuth, scopes and consent screens, refresh tokens, client
-authentication methods other than a shared secret, redirects through a real browser, and
-asymmetric ID token signatures published as a JWKS.
+authentication methods other than a shared secret, the authorization and token
+endpoints as HTTP handlers, redirects through a real browser, and asymmetric ID token
+signatures published as a JWKS.
 
 Run it: `python -m snippets.application.authorization`.
 """
@@ -82,56 +85,70 @@ def decide(user: User | None, action: str, resource: Document | None) -> int:
 
 
 # --8<-- [start:app]
-import json
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+
+from snippets.application.app_core import (
+    Handler,
+    Request,
+    Response,
+    json_response,
+    problem,
+)
 
 ROUTE = re.compile(r"/docs/([A-Za-z0-9_-]{1,64})(/transfer)?")
-METHODS = {("GET", ""): "read", ("PUT", ""): "update", ("DELETE", ""): "delete"}
-METHODS[("POST", "/transfer")] = "transfer"
-REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
-REASONS[405] = "Method Not Allowed"
+# (method, what follows the document ID) -> the action the policy is asked about
+ROUTES = {("GET", ""): "read", ("HEAD", ""): "read", ("PUT", ""): "update"}
+ROUTES |= {("DELETE", ""): "delete", ("POST", "/transfer"): "transfer"}
+CHALLENGE = ("WWW-Authenticate", 'Bearer realm="docs"')  # RFC 9110, 15.5.2
+Authenticate = Callable[[Request], User | None]
 
 
-def make_app(
-    documents: dict[str, Document], authenticate: Callable[[dict], User | None]
-) -> Callable[[dict, Callable], Iterable[bytes]]:
-    """A WSGI app whose every answer comes from `decide`."""
+def refusal(status: int, action: str) -> Response:
+    """The answer for a refusal from `decide`: nothing in it names the document."""
+    if status == 401:  # a 401 carries a challenge: how to authenticate
+        return problem(401, "authenticate first", [CHALLENGE])
+    if status == 403:
+        return problem(403, f"you may not {action} this document")
+    return problem(404, "no such document")  # missing or hidden: the same bytes
 
-    def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        found = ROUTE.fullmatch(environ.get("PATH_INFO", ""))
-        suffix = (found[2] or "") if found else ""
-        action = METHODS.get((environ["REQUEST_METHOD"], suffix))
+
+def make_app(documents: dict[str, Document], authenticate: Authenticate) -> Handler:
+    """A handler whose every answer about a document comes from `decide`."""
+
+    def app(request: Request) -> Response:
+        found = ROUTE.fullmatch(request.path)
         if found is None:
-            status = 404
-        elif action is None:
-            status = 405
-        else:
-            user = authenticate(environ)
-            status = decide(user, action, documents.get(found[1]))
-        body = json.dumps({"status": status}).encode()
-        headers = [("Content-Type", "application/json")]
-        headers.append(("Content-Length", str(len(body))))
-        if status == 401:  # RFC 9110, 15.5.2: a 401 carries a challenge
-            headers.append(("WWW-Authenticate", 'Bearer realm="docs"'))
-        start_response(f"{status} {REASONS[status]}", headers)
-        return [body]
+            return refusal(404, "read")
+        suffix = found[2] or ""
+        action = ROUTES.get((request.method, suffix))
+        if action is None:  # RFC 9110, 15.5.6: a 405 lists the allowed methods
+            allow = ", ".join(method for method, end in ROUTES if end == suffix)
+            detail = f"{request.method} is not allowed here"
+            return problem(405, detail, [("Allow", allow)])
+        status = decide(authenticate(request), action, documents.get(found[1]))
+        if status != 200:
+            return refusal(status, action)
+        return json_response({"document": found[1], "action": action})
 
     return app
 
 
-def bearer_users(tokens: dict[str, User]) -> Callable[[dict], User | None]:
+# --8<-- [end:app]
+
+
+# --8<-- [start:bearer]
+def bearer_users(tokens: dict[str, User]) -> Authenticate:
     """Authentication stand-in: `Authorization: Bearer <token>` looked up in a dict."""
 
-    def authenticate(environ: dict[str, Any]) -> User | None:
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    def authenticate(request: Request) -> User | None:
+        scheme, _, token = (request.header("Authorization") or "").partition(" ")
         return tokens.get(token) if scheme.lower() == "bearer" else None
 
     return authenticate
 
 
-# --8<-- [end:app]
+# --8<-- [end:bearer]
 
 
 # --8<-- [start:pkce]
@@ -175,6 +192,8 @@ def code_challenge_s256(verifier: str) -> str:
 
 # --8<-- [start:id_token]
 import binascii
+import json
+from typing import Any
 
 
 def sign_id_token(claims: dict[str, object], key: bytes) -> str:
@@ -387,26 +406,30 @@ if __name__ == "__main__":
     #> 200
     # --8<-- [end:demo_decide]
     # --8<-- [start:demo_app]
-    from wsgiref.util import setup_testing_defaults
-    from wsgiref.validate import validator
+    from snippets.application.app_core import call, serving
 
     tokens = {"t-ada": ada, "t-bob": bob, "t-eve": eve}
-    app = validator(make_app({"essay": essay}, bearer_users(tokens)))
+    app = make_app({"essay": essay}, bearer_users(tokens))
 
-    def call(method: str, path: str, token: str = "") -> str:
-        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
-                   "QUERY_STRING": "", "HTTP_AUTHORIZATION": f"Bearer {token}"}
-        setup_testing_defaults(environ)  # the server name, the wsgi.* keys, ...
-        statuses: list[str] = []
-        app(environ, lambda status, headers: statuses.append(status)).close()
-        return statuses[0]
+    def ask(server, method: str, target: str, token: str = "") -> Response:
+        auth = [("Authorization", f"Bearer {token}")] if token else []
+        return call(server, method, target, headers=auth)
 
-    print(call("GET", "/docs/essay"), "|", call("GET", "/docs/essay", "t-eve"))
-    #> 401 Unauthorized | 404 Not Found
-    print(call("PUT", "/docs/essay", "t-bob"), "|", call("PATCH", "/docs/x", "t-bob"))
-    #> 403 Forbidden | 405 Method Not Allowed
-    print(call("POST", "/docs/essay/transfer", "t-ada"))
-    #> 200 OK
+    with serving(app) as server:
+        anonymous = ask(server, "GET", "/docs/essay")
+        print(anonymous.status, anonymous.header("WWW-Authenticate"))
+        #> 401 Bearer realm="docs"
+        hidden = ask(server, "GET", "/docs/essay", "t-eve")
+        missing = ask(server, "GET", "/docs/nothing", "t-eve")
+        print(hidden.status, hidden.json()["detail"], hidden == missing)
+        #> 404 no such document True
+        print(ask(server, "PUT", "/docs/essay", "t-bob").status)
+        #> 403
+        wrong = ask(server, "PATCH", "/docs/essay", "t-bob")
+        print(wrong.status, wrong.header("Allow"))
+        #> 405 GET, HEAD, PUT, DELETE
+        print(ask(server, "POST", "/docs/essay/transfer", "t-ada").json())
+        #> {'document': 'essay', 'action': 'transfer'}
     # --8<-- [end:demo_app]
     # --8<-- [start:demo_pkce]
     rfc_octets = bytes([116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216,

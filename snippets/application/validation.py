@@ -6,14 +6,17 @@ boundary only ever sees the typed object. The refusals are RFC 9457 problem deta
 (`application/problem+json`): 400 for bytes that are not JSON we will read (bad UTF-8,
 bad syntax, duplicate names, NaN, nesting deeper than a limit), 422 for well-formed JSON
 that breaks the rules (RFC 9110 section 15.5.21), with an `errors` list that locates
-each bad field by JSON Pointer (RFC 6901); 413 for a body over the size limit and 415
-for a Content-Type that is not JSON. A small `http.server` on loopback puts it to work.
+each bad field by JSON Pointer (RFC 6901), and 415 for a Content-Type that is not JSON.
+The sign-up endpoint is one handler of the application core, served on loopback.
 
-Read first: the HTTP/1.1 messages page (status codes, Content-Length) and the
+Read first: the app_core page (docs/application/app_core.md, "The application
+core"): this module builds on `snippets.application.app_core`, whose server reads the
+body (Content-Length or chunked) and refuses one over the size limit with 413 before
+the handler runs; the HTTP/1.1 messages page (status codes, framing); the
 serialization page (what JSON is and is not).
 
 What it leaves out: a schema language (JSON Schema, Pydantic) that would generate these
-parsers, localized messages (Accept-Language), chunked request bodies, streaming
+parsers, localized messages (Accept-Language), content codings (gzip bodies), streaming
 parsers, and checks that need the database (is this email already taken?): those
 belong to the service layer.
 
@@ -21,15 +24,13 @@ Run it: `python -m snippets.application.validation`.
 """
 
 # --8<-- [start:problem]
-import json
 import uuid
-from http import HTTPStatus
+
+from snippets.application.app_core import Headers, Request, Response, problem
 
 PROBLEM_BASE = "https://example.com/problems/"  # would resolve to documentation
 PROBLEM_TYPES: dict[str, tuple[int, str]] = {  # RFC 9457 section 4: URI, title, status
     "malformed-json": (400, "The body is not JSON we can read"),
-    "length-required": (411, "Send the body with a Content-Length"),
-    "too-large": (413, "The body is too large"),
     "unsupported-media-type": (415, "Send the body as application/json"),
     "invalid-input": (422, "The input breaks the rules"),
 }
@@ -46,18 +47,16 @@ class Problem(Exception):
         self.kind, self.detail, self.errors = kind, detail, errors or []
         self.status = kind if isinstance(kind, int) else PROBLEM_TYPES[kind][0]
 
-    def document(self) -> dict[str, object]:
-        """The RFC 9457 object: type, title, status, detail, instance (+ errors)."""
-        if isinstance(self.kind, str):
-            kind, title = PROBLEM_BASE + self.kind, PROBLEM_TYPES[self.kind][1]
-        else:  # RFC 9457 4.2.1: no extra meaning, so the status phrase is the title
-            kind, title = "about:blank", HTTPStatus(self.status).phrase
-        document = {"type": kind, "title": title, "status": self.status}
-        document["detail"] = self.detail
-        document["instance"] = f"urn:uuid:{uuid.uuid4()}"  # quote it when you log
+    def response(self, headers: Headers = ()) -> Response:
+        """The RFC 9457 document: type, title, status, detail, instance (+ errors)."""
+        members: dict[str, object] = {"type": "about:blank"}  # title: status phrase
+        if isinstance(self.kind, str):  # a documented type, with its own title
+            members["type"] = PROBLEM_BASE + self.kind
+            members["title"] = PROBLEM_TYPES[self.kind][1]
+        members["instance"] = f"urn:uuid:{uuid.uuid4()}"  # quote it when you log
         if self.errors:
-            document["errors"] = self.errors
-        return document
+            members["errors"] = self.errors
+        return problem(self.status, self.detail, headers, **members)
 
 
 # --8<-- [end:problem]
@@ -74,7 +73,8 @@ def json_pointer(*tokens: str | int) -> str:
 
 
 # --8<-- [start:decode]
-MAX_BODY = 16 * 1024  # bytes we agree to read
+import json
+
 MAX_DEPTH = 32  # arrays and objects inside each other
 
 
@@ -350,11 +350,7 @@ def signup_json(signup: SignUp) -> dict[str, object]:
 # --8<-- [end:signup_json]
 
 
-# --8<-- [start:read_body]
-from email.message import Message
-from typing import BinaryIO
-
-DIGITS = re.compile(r"[0-9]+")  # not str.isdigit(): it accepts "١٢"
+# --8<-- [start:media_type]
 CHARSET = re.compile(r';\s*charset\s*=\s*"?([^";\s]*)', re.IGNORECASE)
 
 
@@ -367,164 +363,49 @@ def is_json(content_type: str) -> bool:
     )
 
 
-def read_body(headers: Message, rfile: BinaryIO) -> bytes:
-    """The request content, once its type and size are acceptable; else Problem."""
-    if not is_json(headers.get("Content-Type", "")):
+def json_body(request: Request) -> bytes:
+    """The request content, if it says it is JSON in UTF-8; else Problem 415."""
+    if not is_json(request.header("Content-Type") or ""):
         detail = "send Content-Type: application/json, in UTF-8"
         raise Problem("unsupported-media-type", detail)
-    lengths = headers.get_all("Content-Length", [])
-    if "Transfer-Encoding" in headers or not lengths:
-        raise Problem("length-required", "this server reads Content-Length bodies")
-    if len(set(lengths)) > 1 or not DIGITS.fullmatch(lengths[0]):
-        raise Problem(400, "Content-Length must be one decimal number")
-    if len(lengths[0]) > 9 or int(lengths[0]) > MAX_BODY:  # no int() of 5000 digits
-        raise Problem("too-large", f"the limit is {MAX_BODY} bytes")
-    body = rfile.read(int(lengths[0]))  # the socket timeout bounds the wait
-    if len(body) < int(lengths[0]):
-        raise Problem(400, "the body is shorter than its Content-Length")
-    return body
+    return request.body
 
 
-# --8<-- [end:read_body]
+# --8<-- [end:media_type]
 
 
-# --8<-- [start:server]
+# --8<-- [start:handler]
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from snippets.application.app_core import Handler, json_response
+
+SIGNUP_MAX_BODY = 16 * 1024  # bytes: pass to serving(); the core refuses more (413)
+ONLY_JSON = [("Accept", "application/json")]  # RFC 9110 12.5.1: what would do
 
 
-class SignUpServer(ThreadingHTTPServer):
-    """Accepts sign-ups on a free loopback port; keeps the parsed ones in memory."""
+def signups(accepted: list[SignUp]) -> Handler:
+    """POST /signups: 201 with the parsed sign-up, or a problem document."""
+    lock = threading.Lock()  # guards `accepted`: each connection has its own thread
 
-    def __init__(self, timeout: float = 5.0) -> None:
-        super().__init__(("127.0.0.1", 0), SignUpHandler)
-        self.read_timeout = timeout  # seconds a client may take to send a request
-        self.accepted: list[SignUp] = []  # appended under `lock` only
-        self.lock = threading.Lock()
-        self.incidents: list[str] = []  # unexpected errors, by problem instance
-
-
-class SignUpHandler(BaseHTTPRequestHandler):
-    """HTTP in and out; every decision about the body is made by the parsers."""
-
-    protocol_version = "HTTP/1.1"
-    wbufsize = -1  # buffer writes: head and body leave together, no Nagle stall
-    server: SignUpServer
-
-    def setup(self) -> None:
-        """Give the connection's socket the server's read timeout."""
-        self.timeout = self.server.read_timeout
-        super().setup()
-
-    def do_POST(self) -> None:
-        """POST /signups: 201 with the parsed sign-up, or a problem document."""
+    def handle(request: Request) -> Response:
+        if request.path != "/signups":
+            return Problem(404, "sign-ups are POSTed to /signups").response()
+        if request.method != "POST":  # RFC 9110 15.5.6: a 405 lists what is allowed
+            refusal = Problem(405, "this resource only accepts POST")
+            return refusal.response([("Allow", "POST")])
         try:
-            if self.path != "/signups":
-                raise Problem(404, "sign-ups are POSTed to /signups")
-            signup = parse_signup(decode_json(read_body(self.headers, self.rfile)))
-        except Problem as problem:
-            return self.send_problem(problem)
-        except TimeoutError:
-            return self.send_problem(Problem(408, "the body did not arrive in time"))
-        except Exception as error:  # a bug: answer 500, log, leak no stack trace
-            problem = Problem(500, "an unexpected error; it has been logged")
-            return self.send_problem(problem, incident=repr(error))
-        with self.server.lock:
-            self.server.accepted.append(signup)
-            location = f"/signups/{len(self.server.accepted)}"
-        self.send_json(201, signup_json(signup), Location=location)
+            signup = parse_signup(decode_json(json_body(request)))
+        except Problem as refusal:
+            return refusal.response(ONLY_JSON if refusal.status == 415 else [])
+        with lock:
+            accepted.append(signup)
+            location = f"/signups/{len(accepted)}"
+        return json_response(signup_json(signup), 201, [("Location", location)])
 
-    def do_GET(self) -> None:
-        """Every other method: 405, with the Allow header RFC 9110 15.5.6 requires."""
-        problem = Problem(405, "this resource only accepts POST")
-        self.send_problem(problem, Allow="POST")
-
-    do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def send_error(self, code: int, message: str | None = None, *_: object) -> None:
-        """http.server's own refusals (bad request line, 414, 431...) as problems.
-
-        The detail is the status's standard description: http.server's own message
-        would repeat the client's request line back to it.
-        """
-        self.send_problem(Problem(code, HTTPStatus(code).description))
-
-    def send_problem(
-        self, problem: Problem, incident: str = "", **headers: str
-    ) -> None:
-        """Write a problem document and close: unread body bytes must not linger."""
-        document = problem.document()
-        if incident:
-            self.server.incidents.append(f"{document['instance']} {incident}")
-        if problem.status == 415:  # RFC 9110 15.5.16: say which types would do
-            headers["Accept"] = "application/json"
-        self.close_connection = True
-        self.send_json(problem.status, document, "application/problem+json", **headers)
-
-    def send_json(
-        self,
-        status: int,
-        document: object,
-        content_type: str = "application/json",
-        **headers: str,
-    ) -> None:
-        """Write one JSON response with its Content-Length."""
-        body = json.dumps(document).encode()  # ASCII: \\u escapes, even for surrogates
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the demo's output to what the page shows."""
+    return handle
 
 
-# --8<-- [end:server]
-
-
-# --8<-- [start:running]
-import contextlib
-import http.client
-from collections.abc import Iterator
-
-
-@contextlib.contextmanager
-def running_server(timeout: float = 5.0) -> Iterator[SignUpServer]:
-    """Serve in a background thread; stop, close and join on the way out."""
-    server = SignUpServer(timeout)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def post(
-    server: SignUpServer, body: bytes, content_type: str = "application/json"
-) -> tuple[int, str, dict]:
-    """POST /signups on a new connection: (status, Content-Type, JSON document)."""
-    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=5)
-    try:
-        conn.request("POST", "/signups", body, {"Content-Type": content_type})
-        response = conn.getresponse()
-        document = json.loads(response.read())
-        return response.status, response.getheader("Content-Type", ""), document
-    finally:
-        conn.close()
-
-
-# --8<-- [end:running]
+# --8<-- [end:handler]
 
 
 # The demo's `#>` lines are the output that the docs test checks; ruff format would
@@ -545,8 +426,8 @@ if __name__ == "__main__":
     for body in bodies:
         try:
             decode_json(body)
-        except Problem as problem:
-            print(problem.status, problem.detail)
+        except Problem as refusal:
+            print(refusal.status, refusal.detail)
             #> 400 nested deeper than 32 levels
             #> 400 an object has the same member name twice
             #> 400 NaN is not a JSON number
@@ -577,10 +458,10 @@ if __name__ == "__main__":
     }
     try:
         parse_signup(bad)
-    except Problem as problem:
-        print(problem.status, problem.detail)
+    except Problem as refusal:
+        print(refusal.status, refusal.detail)
         #> 422 6 field(s) need attention
-        for error in problem.errors:
+        for error in refusal.errors:
             print(error["pointer"], error["detail"])
             #> /is_admin is not a known field
             #> /email must look like name@example.com
@@ -591,21 +472,27 @@ if __name__ == "__main__":
     # --8<-- [end:demo_errors]
 
     # --8<-- [start:demo_http]
+    from snippets.application.app_core import call, serving
+
     good = {"email": "grace@example.com", "name": "Grace Hopper", "age": 85}
     requests = [
         (json.dumps(good).encode(), "application/json"),
         (b'{"email": ', "application/json"),
         (json.dumps({**good, "age": 7}).encode(), "application/json"),
-        (b"x" * (MAX_BODY + 1), "application/json"),
         (json.dumps(good).encode(), "text/plain"),
+        (b"x" * (SIGNUP_MAX_BODY + 1), "application/json"),
     ]
-    with running_server() as server:
-        for body, content_type in requests:
-            status, media_type, document = post(server, body, content_type)
-            print(status, media_type, document.get("title", document.get("name")))
-            #> 201 application/json Grace Hopper
-            #> 400 application/problem+json The body is not JSON we can read
-            #> 422 application/problem+json The input breaks the rules
-            #> 413 application/problem+json The body is too large
-            #> 415 application/problem+json Send the body as application/json
+    accepted: list[SignUp] = []
+    with serving(signups(accepted), max_body=SIGNUP_MAX_BODY) as server:
+        for body, kind in requests:
+            headers = [("Content-Type", kind)]
+            reply = call(server, "POST", "/signups", body, headers)
+            print(reply.status, reply.header("Content-Type"))
+            #> 201 application/json
+            #> 400 application/problem+json
+            #> 422 application/problem+json
+            #> 415 application/problem+json
+            #> 413 text/plain; charset=utf-8
+    print([signup.name for signup in accepted])
+    #> ['Grace Hopper']
     # --8<-- [end:demo_http]

@@ -21,18 +21,12 @@ Run it: `python -m snippets.communication.connections`.
 # --8<-- [start:read_message]
 import socket
 
+# Bytes that break the rules raise the parser's HTTPError; its `status` is the answer.
+from snippets.communication.http_messages.message_parser import HTTPError
+
 TIMEOUT = 5.0  # seconds: every socket and every wait has a limit
 MAX_HEAD = 8 * 1024  # start line and header fields
 MAX_BODY = 64 * 1024
-
-
-class HttpError(Exception):
-    """Bytes on an HTTP/1.1 connection that break the rules; `status` is the answer."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
 
 
 def read_head(sock: socket.socket, buffer: bytearray) -> bytes | None:
@@ -42,15 +36,15 @@ def read_head(sock: socket.socket, buffer: bytearray) -> bytes | None:
     """
     while (end := buffer.find(b"\r\n\r\n")) == -1:
         if len(buffer) > MAX_HEAD:
-            raise HttpError(431, "Request Header Fields Too Large")
+            raise HTTPError(431, "Request Header Fields Too Large")
         chunk = sock.recv(4096)
         if not chunk:
             if buffer:
-                raise HttpError(400, "Bad Request")  # closed in the middle of a head
+                raise HTTPError(400, "Bad Request")  # closed in the middle of a head
             return None
         buffer += chunk
     if end > MAX_HEAD:
-        raise HttpError(431, "Request Header Fields Too Large")
+        raise HTTPError(431, "Request Header Fields Too Large")
     head = bytes(buffer[:end])
     del buffer[: end + 4]  # what remains may be the start of the next message
     return head
@@ -61,7 +55,7 @@ def read_exactly(sock: socket.socket, buffer: bytearray, size: int) -> bytes:
     while len(buffer) < size:
         chunk = sock.recv(65536)
         if not chunk:
-            raise HttpError(400, "Bad Request")  # the body was cut off
+            raise HTTPError(400, "Bad Request")  # the body was cut off
         buffer += chunk
     body = bytes(buffer[:size])
     del buffer[:size]
@@ -72,28 +66,39 @@ def read_exactly(sock: socket.socket, buffer: bytearray, size: int) -> bytes:
 
 
 # --8<-- [start:persistence]
+from snippets.communication.http_messages.message_parser import (
+    parse_content_length,
+    parse_field_line,
+    parse_request_line,
+)
+
+ONE_ONLY = {"host", "content-length"}  # RFC 9112 sections 3.2 and 6.3: never two
+
+
 def parse_head(head: bytes) -> tuple[list[str], dict[str, str]]:
-    """Split a head into the words of its start line and its lower-cased fields."""
-    start, *lines = head.decode("latin-1").split("\r\n")
-    fields = {}
+    """Split a head into the words of its start line and its lower-cased fields.
+
+    Each field line goes through the messages page's `parse_field_line`, so a space
+    before the colon, a control character or a folded line is refused the same way.
+    """
+    start, *lines = head.split(b"\r\n")
+    fields: dict[str, str] = {}
     for line in lines:
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip():
-            raise HttpError(400, "Bad Request")
-        fields[name.lower()] = value.strip()
-    return start.split(" ", 2), fields
+        name, value = parse_field_line(line)
+        key = name.lower()
+        if key in fields and key in ONE_ONLY:
+            raise HTTPError(400, f"more than one {name} field")
+        fields[key] = f"{fields[key]}, {value}" if key in fields else value
+    return start.decode("latin-1").split(" ", 2), fields
 
 
 def body_length(fields: dict[str, str]) -> int:
     """The Content-Length of a message without Transfer-Encoding (0 if absent)."""
     if "transfer-encoding" in fields:
-        raise HttpError(501, "Not Implemented")  # chunked: see the messages page
-    value = fields.get("content-length", "0")
-    if not value.isdigit():
-        raise HttpError(400, "Bad Request")
-    if int(value) > MAX_BODY:
-        raise HttpError(413, "Content Too Large")
-    return int(value)
+        raise HTTPError(501, "chunked bodies: see the messages page")
+    if "content-length" not in fields:
+        return 0
+    return parse_content_length([fields["content-length"]], MAX_BODY)
 
 
 def keeps_alive(version: str, fields: dict[str, str]) -> bool:
@@ -118,6 +123,7 @@ def response(status: int, reason: str, body: bytes, close: bool) -> tuple[bytes,
 # --8<-- [start:serve_connection]
 import socketserver
 import threading
+from http import HTTPStatus
 
 
 def serve_connection(conn: socket.socket, server: "CountingServer") -> None:
@@ -130,8 +136,9 @@ def serve_connection(conn: socket.socket, server: "CountingServer") -> None:
             if head is None:
                 return  # the client closed between two requests: a clean end
             answer, close = answer_request(conn, buffer, head, server)
-        except HttpError as error:
-            answer, close = response(error.status, error.reason, b"", True), True
+        except HTTPError as error:
+            phrase, detail = HTTPStatus(error.status).phrase, error.detail.encode()
+            answer, close = response(error.status, phrase, detail, True), True
         except OSError:
             return  # idle too long (TimeoutError), or reset by the client
         server.send(conn, answer)
@@ -144,11 +151,12 @@ def answer_request(
 ) -> tuple[tuple[bytes, bytes], bool]:
     """Read the rest of one request and build its answer: the target, echoed."""
     words, fields = parse_head(head)
-    if len(words) != 3:
-        raise HttpError(400, "Bad Request")
+    parse_request_line(" ".join(words).encode("latin-1"))  # method, target: RFC 9112
     _method, target, version = words
     if version not in ("HTTP/1.0", "HTTP/1.1"):
-        raise HttpError(505, "HTTP Version Not Supported")
+        raise HTTPError(505, "HTTP Version Not Supported")
+    if version == "HTTP/1.1" and "host" not in fields:
+        raise HTTPError(400, "an HTTP/1.1 request needs a Host field")
     read_exactly(conn, buffer, body_length(fields))  # the next request starts after
     close = not keeps_alive(version, fields)
     server.count_request()
@@ -270,7 +278,7 @@ def read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
         raise ConnectionError("the server closed the connection before answering")
     words, fields = parse_head(head)
     if len(words) < 2 or not words[1].isdigit():
-        raise HttpError(502, "Bad Gateway")  # what a proxy would answer
+        raise HTTPError(502, "Bad Gateway")  # what a proxy would answer
     return int(words[1]), read_exactly(sock, buffer, body_length(fields))
 
 

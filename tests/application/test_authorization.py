@@ -1,8 +1,9 @@
 """The authorization page's claims: a table of who may do what, enforced; OAuth 2 + PKCE.
 
 Oracles: the permission table below is written out independently of the snippet's
-POLICY and enforced over the whole table, through `can`, through the WSGI app under
-`wsgiref.validate`, and through a real HTTP client against `wsgiref.simple_server`.
+POLICY and enforced over the whole table, through `can`, through `decide`, and through
+a real HTTP client (the shared test client) against the handler served by the
+application core.
 RFC 7636's Appendix B example checks the S256 challenge; PyJWT verifies the ID tokens the
 authorization server signs, and we verify the ones PyJWT signs.
 """
@@ -11,18 +12,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import itertools
-import json
 import math
 import re
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from wsgiref.util import setup_testing_defaults
-from wsgiref.validate import validator
 
 import jwt
 import pytest
@@ -30,6 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.application import authorization as authz
+from snippets.application.app_core import Request, serving
+from snippets.communication.http_messages.message_server import MessageServer
+from tests.helpers import Reply, http_request, run_demo
 from tests.site.docs_tools import DOCS
 
 # Who may do what, written out by hand: the specification the snippet must meet.
@@ -133,7 +131,7 @@ def test_a_missing_document_and_a_hidden_one_look_the_same() -> None:
         )
 
 
-# --- the WSGI app, under wsgiref.validate and over HTTP ---------------------------
+# --- the document handler, served by the application core, over real HTTP ---------
 
 
 def make_world() -> tuple[dict, dict]:
@@ -146,109 +144,127 @@ def make_world() -> tuple[dict, dict]:
     return documents, tokens
 
 
-def call(app, method: str, path: str, token: str | None) -> tuple[str, dict, bytes]:
-    environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path}
-    environ["QUERY_STRING"] = ""
-    if token is not None:
-        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    setup_testing_defaults(environ)
-    answer: list = []
-    body = app(environ, lambda status, headers: answer.extend([status, dict(headers)]))
-    try:
-        data = b"".join(body)
-    finally:
-        body.close()
-    return answer[0], answer[1], data
-
-
-@pytest.fixture
-def validated_app():
+@pytest.fixture(scope="module")
+def docs_server() -> Iterator[MessageServer]:
+    """One server for the module: the handler keeps no state between requests."""
     documents, tokens = make_world()
-    return validator(authz.make_app(documents, authz.bearer_users(tokens)))
+    with serving(authz.make_app(documents, authz.bearer_users(tokens))) as server:
+        yield server
 
 
-@pytest.mark.parametrize(("role", "action", "whose"), CASES)
-def test_the_app_enforces_the_table(
-    validated_app, role: str, action: str, whose: str
-) -> None:
-    method, suffix = METHOD[action]
-    document = f"{role}-doc" if whose == "own" else "theirs"
-    status, headers, body = call(
-        validated_app, method, f"/docs/{document}{suffix}", f"token-{role}"
-    )
-    code = expected_status(role, action, whose)
-    assert int(status.split()[0]) == code
-    assert json.loads(body) == {"status": code}
-    assert headers["Content-Length"] == str(len(body))
+def ask(server: MessageServer, method: str, target: str, token: str | None) -> Reply:
+    headers = [] if token is None else [("Authorization", f"Bearer {token}")]
+    return http_request(server, method, target, headers=headers)
 
 
-def test_the_app_answers_401_with_a_bearer_challenge(validated_app) -> None:
-    for token in (None, "", "not-a-token"):
-        status, headers, _ = call(validated_app, "GET", "/docs/theirs", token)
-        assert status == "401 Unauthorized"
-        assert headers["WWW-Authenticate"] == 'Bearer realm="docs"'
-
-
-def test_the_app_hides_existence_completely(validated_app) -> None:
-    hidden = call(validated_app, "DELETE", "/docs/theirs", "token-member")
-    missing = call(validated_app, "DELETE", "/docs/nothing-here", "token-member")
-    assert hidden == missing == ("404 Not Found", hidden[1], b'{"status": 404}')
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "status"),
-    [
-        ("PATCH", "/docs/theirs", "405 Method Not Allowed"),
-        ("GET", "/docs/theirs/transfer", "405 Method Not Allowed"),
-        ("GET", "/docs/", "404 Not Found"),
-        ("GET", "/documents/theirs", "404 Not Found"),
-        ("GET", "/docs/../etc/passwd", "404 Not Found"),
-        ("GET", "/docs/" + "a" * 65, "404 Not Found"),
-    ],
-)
-def test_the_app_refuses_unknown_routes_and_methods(
-    validated_app, method: str, path: str, status: str
-) -> None:
-    assert call(validated_app, method, path, "token-admin")[0] == status
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def http_server() -> Iterator[WSGIServer]:
-    documents, tokens = make_world()
-    app = authz.make_app(documents, authz.bearer_users(tokens))
-    server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def test_a_real_http_client_sees_the_whole_table_enforced(http_server) -> None:
-    host, port = http_server.server_address[:2]
-    seen = {}
+def test_a_real_http_client_sees_the_whole_table_enforced(docs_server) -> None:
+    seen, bodies = {}, {}
     for role, action, whose in CASES:
         method, suffix = METHOD[action]
         document = f"{role}-doc" if whose == "own" else "theirs"
-        connection = http.client.HTTPConnection(host, port, timeout=5)
-        try:
-            connection.request(
-                method,
-                f"/docs/{document}{suffix}",
-                headers={"Authorization": f"Bearer token-{role}"},
-            )
-            response = connection.getresponse()
-            response.read()
-        finally:
-            connection.close()
-        seen[(role, action, whose)] = response.status
+        reply = ask(docs_server, method, f"/docs/{document}{suffix}", f"token-{role}")
+        seen[(role, action, whose)] = reply.status
+        bodies[(role, action, whose)] = reply.json()
     assert seen == {case: expected_status(*case) for case in CASES}
+    for case, body in bodies.items():
+        if seen[case] == 200:
+            assert body == {"document": body["document"], "action": case[1]}
+        else:  # RFC 9457: the status member repeats the status code
+            assert body["status"] == seen[case]
+
+
+def test_refusals_are_problem_details(docs_server) -> None:
+    for token, status in [(None, 401), ("token-member", 404), ("token-support", 403)]:
+        reply = ask(docs_server, "DELETE", "/docs/theirs", token)
+        assert reply.status == status
+        assert reply.header("Content-Type") == "application/problem+json"
+        assert reply.json()["status"] == status
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-token", "token-admin x"])
+def test_an_unknown_caller_gets_401_with_a_bearer_challenge(docs_server, token) -> None:
+    for target in ("/docs/theirs", "/docs/nothing-here"):  # 401 before any 404
+        reply = ask(docs_server, "GET", target, token)
+        assert reply.status == 401
+        assert reply.header("WWW-Authenticate") == 'Bearer realm="docs"'
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Basic dG9rZW4tYWRtaW4=", "token-admin", "Bearertoken-admin"]
+)
+def test_only_the_bearer_scheme_authenticates(docs_server, authorization) -> None:
+    headers = [("Authorization", authorization)]
+    assert (
+        http_request(docs_server, "GET", "/docs/theirs", headers=headers).status == 401
+    )
+
+
+def test_the_scheme_name_is_case_insensitive(docs_server) -> None:
+    """RFC 9110, section 11.1: the auth-scheme is a case-insensitive token."""
+    headers = [("Authorization", "bEaReR token-admin")]
+    assert (
+        http_request(docs_server, "GET", "/docs/theirs", headers=headers).status == 200
+    )
+
+
+def test_a_hidden_document_and_a_missing_one_get_the_same_bytes(docs_server) -> None:
+    hidden = ask(docs_server, "DELETE", "/docs/theirs", "token-member")
+    missing = ask(docs_server, "DELETE", "/docs/nothing-here", "token-member")
+    unrouted = ask(docs_server, "DELETE", "/documents/theirs", "token-member")
+    assert hidden.status == 404
+    assert hidden == missing == unrouted  # status, every header field and the body
+
+
+def test_head_reads_like_get_without_the_body(docs_server) -> None:
+    for token in ("token-member", "token-support"):  # hidden, then visible
+        get = ask(docs_server, "GET", "/docs/theirs", token)
+        head = ask(docs_server, "HEAD", "/docs/theirs", token)
+        assert (head.status, head.headers, head.body) == (get.status, get.headers, b"")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PATCH", "/docs/theirs", "GET, HEAD, PUT, DELETE"),
+        ("POST", "/docs/theirs", "GET, HEAD, PUT, DELETE"),
+        ("GET", "/docs/theirs/transfer", "POST"),
+        ("PATCH", "/docs/nothing-here", "GET, HEAD, PUT, DELETE"),
+    ],
+)
+def test_a_405_lists_the_allowed_methods(docs_server, method, path, allow) -> None:
+    """RFC 9110, 15.5.6: MUST send Allow; it depends on the route, not the document."""
+    reply = ask(docs_server, method, path, None)
+    assert (reply.status, reply.header("Allow")) == (405, allow)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/docs/",
+        "/documents/theirs",
+        "/docs/../etc/passwd",
+        "/docs/%2e%2e/theirs",
+        "/docs/theirs/",
+        "/docs/" + "a" * 65,
+    ],
+)
+def test_unknown_routes_get_404(docs_server, path: str) -> None:
+    assert ask(docs_server, "GET", path, "token-admin").status == 404
+
+
+def test_the_handler_is_a_plain_function_of_a_request() -> None:
+    """The core's handler contract: no server needed to ask it a question."""
+    documents, tokens = make_world()
+    app = authz.make_app(documents, authz.bearer_users(tokens))
+    request = Request("GET", "/docs/theirs", headers=[("Authorization", "Bearer x")])
+    response = app(request)
+    assert response.status == 401
+    assert response.header("WWW-Authenticate") == 'Bearer realm="docs"'
+
+
+def test_the_demo_runs_clean_under_dev_mode() -> None:
+    done = run_demo("snippets.application.authorization", check=True)
+    assert done.stderr == ""
 
 
 def test_the_table_on_the_page_is_the_table_enforced() -> None:

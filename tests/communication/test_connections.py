@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from snippets.communication import connections
 from snippets.communication.connections import (
     CountingServer,
-    HttpError,
+    HTTPError,
     connection_per_request,
     deliverable,
     keep_alive,
@@ -231,8 +231,8 @@ def test_the_server_drops_a_connection_that_stays_idle() -> None:
         (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
         (b"GET / HTTP/1.1\r\n x: folded\r\n\r\n", b"400"),
         (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"400"),
-        (b"GET / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", b"413"),
-        (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b"501"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999\r\n\r\n", b"413"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", b"501"),
         (b"GET / HTTP/2.0\r\n\r\n", b"505"),
         (b"GET/\r\n\r\n", b"400"),
         (b"GET / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort", b"400"),
@@ -266,7 +266,7 @@ def test_read_response_refuses_a_malformed_status_line() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         theirs.sendall(b"HTTP/1.1 OK\r\n\r\n")
-        with pytest.raises(HttpError, match="502"):
+        with pytest.raises(HTTPError, match="502"):
             read_response(ours, bytearray())
 
 
