@@ -16,8 +16,11 @@ import http.server
 import socket
 import threading
 
+# http.server's handler, with the framing rules of the HTTP messages page in front
+from snippets.communication.http_messages.message_server import FramedRequestHandler
 
-class HelloHandler(http.server.BaseHTTPRequestHandler):
+
+class HelloHandler(FramedRequestHandler):
     """Answers every GET with a short plain-text greeting."""
 
     protocol_version = "HTTP/1.1"  # the status line says which version we speak

@@ -95,7 +95,7 @@ CORPUS = [
     ),
     Case(
         "cl-superscript",
-        b"POST / HTTP/1.1\r\n" + HOST + "Content-Length: ²\r\n\r\nab".encode("utf-8"),
+        b"POST / HTTP/1.1\r\n" + HOST + "Content-Length: ²\r\n\r\nab".encode(),
     ),
     Case(
         "cl-huge",
@@ -177,16 +177,17 @@ class Outcome:
 def exchange(address: tuple[str, int], data: bytes, wrap=None) -> Outcome:
     """Send the case, close our sending side, read until the server closes."""
     started = time.monotonic()
-    raw = socket.create_connection(address, timeout=TIMEOUT)
+    # Over TLS we cannot half-close: a server waiting for the rest of a request ends
+    # the connection at its own idle timeout (TIMEOUT), so the client waits longer.
+    raw = socket.create_connection(address, timeout=TIMEOUT * (1.5 if wrap else 1))
     sock = wrap(raw) if wrap else raw
     received = b""
-    with sock:
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-            sock.sendall(data)
-            if not wrap:  # over TLS a half-close would end the session: wait instead
-                sock.shutdown(socket.SHUT_WR)
-            while chunk := sock.recv(65536):
-                received += chunk
+    with sock, contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        sock.sendall(data)
+        if not wrap:  # over TLS a half-close would end the session: wait instead
+            sock.shutdown(socket.SHUT_WR)
+        while chunk := sock.recv(65536):
+            received += chunk
     return Outcome(statuses(received), time.monotonic() - started)
 
 
@@ -340,12 +341,15 @@ def test_bad_framing_gets_one_error_or_a_close_never_a_second_request(
 
 
 def test_the_oracle_has_opinions_on_the_smuggling_cases() -> None:
-    """h11 refuses the smuggling shapes, so the status check above does bite."""
+    """h11 refuses most smuggling shapes, so the status check above does bite."""
     refused = {case.name for case in CORPUS if h11_rejects(case.data)}
     assert {
-        "cl-and-te",
         "two-different-cl",
         "cl-letters",
         "space-before-colon",
+        "no-colon",
     } <= refused
-    assert "pipelined" not in refused
+    # h11 lets Transfer-Encoding override Content-Length (RFC 9112 section 6.3 allows
+    # it); our parser refuses the pair, as the messages page says. Where h11 has no
+    # opinion, the corpus still forbids answering the request hidden in the body.
+    assert not {"cl-and-te", "pipelined"} & refused

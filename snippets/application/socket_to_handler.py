@@ -87,20 +87,28 @@ def parse_field(line: str) -> tuple[str, str]:
 
 
 # --8<-- [start:body_length]
+from snippets.communication.http_messages.message_parser import (
+    HTTPError,
+    parse_content_length,
+)
+
+
 def body_length(headers: list[tuple[str, str]]) -> int:
-    """The body's length from Content-Length; 0 without one. Chunked is refused."""
+    """The body's length from Content-Length; 0 without one. Chunked is refused.
+
+    The rule for the value is the HTTP messages page's `parse_content_length`:
+    plain ASCII digits, one field, within MAX_BODY (400 or 413 otherwise).
+    """
     if any(name.lower() == "transfer-encoding" for name, _ in headers):
         raise BadRequest(501, "Not Implemented")
-    lines = [v for name, v in headers if name.lower() == "content-length"]
-    values = {v.strip() for line in lines for v in line.split(",")}  # "5, 5" is 5
+    values = [v for name, v in headers if name.lower() == "content-length"]
     if not values:
         return 0
-    value = values.pop()
-    if values or not (value.isascii() and value.isdigit()):
-        raise BadRequest(400, "Bad Request")  # RFC 9112 section 6.3, rule 5
-    if int(value) > MAX_BODY:
-        raise BadRequest(413, "Content Too Large")
-    return int(value)
+    try:
+        return parse_content_length(values, MAX_BODY)
+    except HTTPError as error:
+        reason = "Bad Request" if error.status == 400 else "Content Too Large"
+        raise BadRequest(error.status, reason) from None
 
 
 # --8<-- [end:body_length]

@@ -402,23 +402,9 @@ def answer(
 
 
 # --8<-- [start:limits]
-from email.message import Message
-from typing import BinaryIO
+from snippets.communication.http_messages.message_server import FramedRequestHandler
 
 MAX_BODY = 16 * 1024  # bytes of request content we agree to read
-LENGTH = re.compile(r"[0-9]{1,9}")  # not str.isdigit(): that accepts "١٢"
-
-
-def read_content(headers: Message, rfile: BinaryIO) -> bytes | Reply:
-    """The request content, or the 4xx reply that refuses to read it."""
-    length = headers.get("Content-Length", "0")
-    if "Transfer-Encoding" in headers:  # chunked content is not read here
-        return text_reply(411, "send Content-Length")
-    if not LENGTH.fullmatch(length):
-        return text_reply(400, "bad Content-Length")
-    if int(length) > MAX_BODY:
-        return text_reply(413, f"limit {MAX_BODY} bytes")
-    return rfile.read(int(length))
 
 
 # --8<-- [end:limits]
@@ -427,7 +413,7 @@ def read_content(headers: Message, rfile: BinaryIO) -> bytes | Reply:
 # --8<-- [start:server]
 import contextlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -438,18 +424,18 @@ class ApiServer(ThreadingHTTPServer):
         self.store, self.policy = store, policy
 
 
-class ApiHandler(BaseHTTPRequestHandler):
+class ApiHandler(FramedRequestHandler):
     """Moves bytes between the socket and `answer`; holds no API rule itself."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: many requests per connection
+    max_body = MAX_BODY  # a larger Content-Length gets 413 before do_GET runs
+    reads_body = True
     timeout = 5  # seconds a connection may sit idle or half-sent
     server: ApiServer
 
     def do_GET(self) -> None:
-        """Read the request content within limits, answer, write the reply."""
-        content = read_content(self.headers, self.rfile)
-        if isinstance(content, Reply):  # unread bytes would poison the next request
-            return self.send_reply(content, close=True)
+        """Read the request content (framing checked already), answer, write."""
+        content = self.rfile.read(self.content_length)
         fields = {
             name.lower(): ", ".join(self.headers.get_all(name)) for name in self.headers
         }
@@ -458,16 +444,13 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
-    def send_reply(self, reply: Reply, close: bool = False) -> None:
+    def send_reply(self, reply: Reply) -> None:
         """Write a reply; HEAD gets the headers of GET and no body."""
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if reply.status not in (204, 304):  # RFC 9110 8.6: 204 MUST NOT, 304 need not
             self.send_header("Content-Length", str(len(reply.body)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)

@@ -71,11 +71,13 @@ import json
 import urllib.parse
 from collections.abc import Callable
 
+from snippets.communication.http_messages.message_server import FramedRequestHandler
+
 # path -> the function that answers it; each section below adds its own
 ROUTES: dict[str, Callable[["RealtimeHandler", int], None]] = {}
 
 
-class RealtimeHandler(http.server.BaseHTTPRequestHandler):
+class RealtimeHandler(FramedRequestHandler):
     """One feed, four ways: /poll, /long-poll, /events and /ws."""
 
     protocol_version = "HTTP/1.1"

@@ -93,6 +93,8 @@ import socket
 import ssl
 import threading
 
+from snippets.communication.http_messages.message_server import FramedRequestHandler
+
 
 def server_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
     """A server-side context presenting `certfile` (leaf first, then intermediates)."""
@@ -102,7 +104,7 @@ def server_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
     return context
 
 
-class HelloHandler(http.server.BaseHTTPRequestHandler):
+class HelloHandler(FramedRequestHandler):
     """Answers every GET with the TLS version and cipher of its own connection."""
 
     protocol_version = "HTTP/1.1"

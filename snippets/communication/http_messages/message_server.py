@@ -296,6 +296,63 @@ def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0) -> byt
 # --8<-- [end:raw]
 
 
+# --8<-- [start:stdlib_guard]
+import http.server
+
+from snippets.communication.http_messages.message_parser import (
+    body_framing,
+    check_host,
+    parse_field_line,
+    parse_request_line,
+)
+
+
+class FramedRequestHandler(http.server.BaseHTTPRequestHandler):
+    """`http.server`'s handler, with this page's framing rules in front of it.
+
+    The standard library's handler is lenient: it ignores Transfer-Encoding, reads no
+    body unless the subclass does, and lets a line it cannot parse end the header
+    section. Behind a proxy that reads the same bytes differently, that is request
+    smuggling. This subclass checks each head with the parser's own functions before
+    any `do_GET` runs, refuses what the parser refuses with `send_error` (which closes
+    the connection), and sets `content_length` for subclasses that read a body; for
+    those that do not, a request with content is answered and the connection closed.
+    """
+
+    default_request_version = "HTTP/1.0"  # so that error answers have a status line
+    max_body = 1024 * 1024  # bytes a subclass may read; a larger Content-Length: 413
+    content_length = 0  # set per request: how many bytes of content follow the head
+    reads_body = False  # a subclass that reads `content_length` bytes sets True
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False  # the standard checks answered already
+        try:
+            self.check_framing()
+        except HTTPError as error:
+            self.send_error(error.status, error.detail)
+            return False
+        if self.content_length and not self.reads_body:
+            self.close_connection = True  # unread content must not become a request
+        return True
+
+    def check_framing(self) -> None:
+        """Raise HTTPError for a head this page's parser would refuse."""
+        if self.headers.defects:  # a line that is not a field line ended the head
+            raise HTTPError(400, "a malformed field line")
+        head = parse_request_line(self.raw_requestline.rstrip(b"\r\n"))
+        for name, value in self.headers.items():
+            parse_field_line(f"{name}: {value}".encode("latin-1"))
+        head = RequestHead(head.method, head.target, head.version, self.headers.items())
+        check_host(head)
+        framing, self.content_length = body_framing(head, head.method, self.max_body)
+        if framing == "chunked":  # RFC 9112 section 6.3: a server may answer 411
+            raise HTTPError(411, "this server reads Content-Length bodies only")
+
+
+# --8<-- [end:stdlib_guard]
+
+
 # The demo's `#>` lines are the output that the docs test checks; ruff format would
 # rewrite them as `# >`, so the formatter stops here.
 # fmt: off
