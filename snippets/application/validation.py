@@ -380,7 +380,7 @@ import threading
 from snippets.application.app_core import Handler, json_response
 
 SIGNUP_MAX_BODY = 16 * 1024  # bytes: pass to serving(); the core refuses more (413)
-ONLY_JSON = [("Accept", "application/json")]  # RFC 9110 12.5.1: what would do
+ONLY_JSON = [("Accept", "application/json")]  # RFC 9110 15.5.16: what would do
 
 
 def signups(accepted: list[SignUp]) -> Handler:
@@ -413,6 +413,8 @@ def signups(accepted: list[SignUp]) -> Handler:
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_depth]
+    import json
+
     deep = "[" * 5000 + "]" * 5000  # 10 kB: well under any body-size limit
     try:
         json.loads(deep)
