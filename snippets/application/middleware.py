@@ -5,68 +5,35 @@ so a stack of them wraps the application like the layers of an onion: the reques
 in through each layer in order and the response comes out through them in reverse. On
 that shape it builds the cross-cutting concerns every backend has: a request ID (kept
 from a valid `X-Request-ID` or made up), a `Server-Timing` header, error handling that
-turns an exception into a 500 that leaks nothing while the log gets the traceback and
-the request ID, and a deadline that cancels slow work and answers 503. The request ID
+turns an exception into a 500 problem that leaks nothing while the log gets the
+traceback and the request ID, and a deadline that synchronous code checks cooperatively
+(a Python thread cannot be cancelled from outside), answered with a 503. The request ID
 and the deadline live in `contextvars`, so code deep inside a request reads them without
-being passed them, and concurrent requests never see each other's.
+being passed them, and concurrent requests do not see each other's.
 
-Read first: the socket-to-handler page (`snippets/application/socket_to_handler.py`),
-whose ASGI server can host this stack through `as_asgi`.
+Read first: the app_core page (`docs/application/app_core.md`, "The application
+core"): `Handler`, `Middleware` and `stack` are its contract, and every demo here runs
+on its `serving`, so this module builds on `snippets.application.app_core`.
 
 What it leaves out: propagating the request ID and deadline to downstream services (W3C
-Trace Context, `grpc-timeout`), metrics and tracing (the observability layer), and
-middleware for compression, CORS, sessions or authentication.
+Trace Context, `grpc-timeout`), answering on time while the late work runs on in another
+thread (Go's `http.TimeoutHandler`), asynchronous handlers, metrics and tracing (the
+observability layer), and middleware for compression, CORS, sessions or authentication.
 
 Run it: `python -m snippets.application.middleware`.
 """
 
-# --8<-- [start:types]
-import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-
-
-@dataclass
-class Request:
-    """What a handler sees: header names are lower-case."""
-
-    method: str
-    path: str
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-
-@dataclass
-class Response:
-    """What a handler returns; middleware may add headers on the way out."""
-
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-Middleware = Callable[[Handler], Handler]
-
-
-def build(handler: Handler, middlewares: list[Middleware]) -> Handler:
-    """Wrap `handler` in `middlewares`; the first in the list is the outermost layer."""
-    for middleware in reversed(middlewares):
-        handler = middleware(handler)
-    return handler
-
-
-# --8<-- [end:types]
-
-
 # --8<-- [start:trace]
+from snippets.application.app_core import Handler, Middleware, Request, Response, stack
+
+
 def tracing(name: str, trace: list[str]) -> Middleware:
     """A middleware that only records when the request and the response pass it."""
 
     def middleware(handler: Handler) -> Handler:
-        async def wrapped(request: Request) -> Response:
+        def wrapped(request: Request) -> Response:
             trace.append(f"{name} in")
-            response = await handler(request)
+            response = handler(request)
             trace.append(f"{name} out")
             return response
 
@@ -82,7 +49,7 @@ def tracing(name: str, trace: list[str]) -> Middleware:
 import contextvars
 import logging
 
-# One value per request: each asyncio task, and each thread, sees its own.
+# One value per context; a new thread here starts with an empty context (see the page).
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
     "request_id", default="-"
 )
@@ -101,6 +68,14 @@ class RequestIdFilter(logging.Filter):
 
 log = logging.getLogger("request")
 log.addFilter(RequestIdFilter())
+log.addHandler(logging.NullHandler())  # records still propagate to the root logger
+
+# --8<-- [end:context]
+
+
+# --8<-- [start:log_capture]
+import contextlib
+from collections.abc import Iterator
 
 
 class ListHandler(logging.Handler):
@@ -115,29 +90,48 @@ class ListHandler(logging.Handler):
         self.lines.append(f"{record.levelname} [{rid}] {record.getMessage()}")
 
 
-# --8<-- [end:context]
+@contextlib.contextmanager
+def log_lines() -> Iterator[list[str]]:
+    """Collect the `request` log (INFO and up) in a list, for a demo or a test."""
+    lines: list[str] = []
+    handler, level = ListHandler(lines), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+# --8<-- [end:log_capture]
 
 
 # --8<-- [start:request_id]
+import dataclasses
 import re
 import uuid
 
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing to inject, short
 
 
+def add_header(response: Response, name: str, value: str) -> Response:
+    """A copy of the (frozen) response with one more header field."""
+    return dataclasses.replace(response, headers=[*response.headers, (name, value)])
+
+
 def request_id(handler: Handler) -> Handler:
     """Keep a valid incoming X-Request-ID or make one; expose it to the request."""
 
-    async def wrapped(request: Request) -> Response:
-        incoming = request.headers.get("x-request-id", "")
+    def wrapped(request: Request) -> Response:
+        incoming = request.header("X-Request-ID") or ""
         rid = incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
         try:
-            response = await handler(request)
+            response = handler(request)
         finally:
-            request_id_var.reset(token)  # nothing leaks to whatever runs next here
-        response.headers["X-Request-ID"] = rid
-        return response
+            request_id_var.reset(token)  # the next request on this thread starts clean
+        return add_header(response, "X-Request-ID", rid)
 
     return wrapped
 
@@ -152,12 +146,11 @@ import time
 def timing(handler: Handler) -> Handler:
     """Measure the layers inside this one and report it in Server-Timing."""
 
-    async def wrapped(request: Request) -> Response:
+    def wrapped(request: Request) -> Response:
         start = time.perf_counter()
-        response = await handler(request)
+        response = handler(request)
         elapsed_ms = (time.perf_counter() - start) * 1000
-        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
-        return response
+        return add_header(response, "Server-Timing", f"app;dur={elapsed_ms:.1f}")
 
     return wrapped
 
@@ -166,16 +159,19 @@ def timing(handler: Handler) -> Handler:
 
 
 # --8<-- [start:errors]
+from snippets.application.app_core import problem
+
+
 def errors(handler: Handler) -> Handler:
     """Turn an exception into a 500 that says nothing about it; log it in full."""
 
-    async def wrapped(request: Request) -> Response:
+    def wrapped(request: Request) -> Response:
         try:
-            return await handler(request)
-        except Exception:  # not CancelledError: cancelling must keep working
+            return handler(request)
+        except Exception:  # not KeyboardInterrupt or SystemExit: those must stop us
             log.exception("unhandled error in %s %s", request.method, request.path)
-            text = f"internal server error (request id {request_id_var.get()})\n"
-            return Response(500, text.encode(), {"Content-Type": "text/plain"})
+            detail = "The server failed to handle this request."
+            return problem(500, detail, request_id=request_id_var.get())
 
     return wrapped
 
@@ -188,7 +184,7 @@ import math
 
 
 class DeadlineExceeded(Exception):
-    """Raised by `check_deadline` in code that cannot be cancelled from outside."""
+    """Raised by `check_deadline`: the request's time budget is spent."""
 
 
 def remaining() -> float:
@@ -198,7 +194,7 @@ def remaining() -> float:
 
 
 def check_deadline() -> None:
-    """For a CPU loop or a thread: stop cooperatively once the deadline has passed."""
+    """Called now and then by slow code: stop once the deadline has passed."""
     if remaining() <= 0:
         raise DeadlineExceeded(f"request {request_id_var.get()} ran out of time")
 
@@ -208,25 +204,26 @@ def check_deadline() -> None:
 
 # --8<-- [start:deadline_middleware]
 def deadline(seconds: float) -> Middleware:
-    """Cancel the layers inside after `seconds` and answer 503 Service Unavailable."""
+    """Give the layers inside a time budget; a DeadlineExceeded becomes a 503."""
 
     def middleware(handler: Handler) -> Handler:
-        async def wrapped(request: Request) -> Response:
-            when = time.monotonic() + seconds  # the event loop's clock, too
+        def wrapped(request: Request) -> Response:
+            now = time.monotonic()
+            when = min(
+                now + seconds, now + remaining()
+            )  # an outer deadline may be sooner
             token = deadline_var.set(when)
-            timer = asyncio.timeout_at(when)
             try:
-                async with timer:
-                    return await handler(request)
+                response = handler(request)
             except DeadlineExceeded:
-                pass  # a cooperative check gave up
-            except TimeoutError:
-                if not timer.expired():
-                    raise  # a timeout of the handler's own, not ours
+                log.warning("deadline of %.2f s passed in %s", seconds, request.path)
+                detail = "The request ran out of time; try again."
+                return problem(503, detail, [("Retry-After", "1")])
             finally:
                 deadline_var.reset(token)
-            log.warning("deadline of %.2f s passed in %s", seconds, request.path)
-            return Response(503, b"took too long, try again\n", {"Retry-After": "1"})
+            if time.monotonic() > when:  # done, but late: nothing stopped it
+                log.warning("finished after its deadline: %s", request.path)
+            return response
 
         return wrapped
 
@@ -236,57 +233,76 @@ def deadline(seconds: float) -> Middleware:
 # --8<-- [end:deadline_middleware]
 
 
-# --8<-- [start:asgi]
-from typing import Any
-
-
-def as_asgi(handler: Handler) -> Callable[..., Awaitable[None]]:
-    """Serve a handler (with its middleware) as an ASGI application."""
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while (message := await receive())["type"] == "http.request":
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {
-            k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
-        }
-        request = Request(scope["method"], scope["path"], headers, body)
-        response = await handler(request)
-        raw = [(k.lower().encode(), v.encode()) for k, v in response.headers.items()]
-        start = {"type": "http.response.start", "status": response.status}
-        await send({**start, "headers": raw})
-        await send({"type": "http.response.body", "body": response.body})
-
-    return app
-
-
-# --8<-- [end:asgi]
-
-
 # --8<-- [start:handlers]
+from snippets.application.app_core import text
+
+
 def describe_request() -> str:
     """Deep inside the application: no request was passed in, yet the ID is here."""
     log.info("describing the request")
     return f"handled request {request_id_var.get()}\n"
 
 
-async def hello(request: Request) -> Response:
-    await asyncio.sleep(0)  # let other requests run in between
-    return Response(200, describe_request().encode(), {"Content-Type": "text/plain"})
+def hello(request: Request) -> Response:
+    return text(describe_request())
 
 
-async def broken(request: Request) -> Response:
+def broken(request: Request) -> Response:
     raise KeyError("column users.password_hash")  # internals that must not leak
 
 
-async def slow(request: Request) -> Response:
-    await asyncio.sleep(30)  # an upstream that hangs
-    return Response(200, b"too late\n")
-
-
 # --8<-- [end:handlers]
+
+
+# --8<-- [start:slow_handlers]
+import threading
+
+upstream_answered = threading.Event()  # an upstream that never answers: never set
+
+
+def slow(request: Request) -> Response:
+    """Waits on a hung upstream, never longer than the time the request has left."""
+    if not upstream_answered.wait(timeout=min(30.0, remaining())):
+        raise DeadlineExceeded("no answer from the upstream in the time left")
+    return text("the upstream answered\n")
+
+
+def crunch(request: Request) -> Response:
+    """A CPU loop: nothing can interrupt it, so it checks the deadline itself."""
+    total = 0
+    for n in range(10**9):
+        if n % 10_000 == 0:
+            check_deadline()
+        total += n
+    return text(f"{total}\n")
+
+
+# --8<-- [end:slow_handlers]
+
+
+# --8<-- [start:asyncio_aside]
+import asyncio
+
+
+async def cancelled_on_time() -> list[str]:
+    """An asyncio task, unlike a thread, can be stopped from outside at an await."""
+    events: list[str] = []
+
+    async def sleeper() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            events.append("cleaned up")  # CancelledError arrived at the await
+
+    try:
+        async with asyncio.timeout(0.1):
+            await sleeper()
+    except TimeoutError:
+        events.append("timed out")
+    return events
+
+
+# --8<-- [end:asyncio_aside]
 
 
 # The demo's `#>` lines are the output that the docs test checks; ruff format would
@@ -296,49 +312,61 @@ if __name__ == "__main__":
     # --8<-- [start:demo_trace]
     trace: list[str] = []
 
-    async def traced_handler(request: Request) -> Response:
+    def traced_handler(request: Request) -> Response:
         trace.append("handler")
         return Response(200)
 
-    onion = build(traced_handler, [tracing(n, trace) for n in ("A", "B", "C")])
-    asyncio.run(onion(Request("GET", "/")))
+    onion = stack(traced_handler, *(tracing(n, trace) for n in "ABC"))
+    onion(Request("GET", "/"))  # a handler is a function: call it directly
     print(trace)
     #> ['A in', 'B in', 'C in', 'handler', 'C out', 'B out', 'A out']
     # --8<-- [end:demo_trace]
     # --8<-- [start:demo_stack]
-    lines: list[str] = []
-    log.addHandler(ListHandler(lines))
-    log.setLevel(logging.INFO)
-    stack = [request_id, timing, errors]  # the deadline joins further down
+    from snippets.application.app_core import call, serving
 
-    app = build(hello, stack)
-    ok = asyncio.run(app(Request("GET", "/", {"x-request-id": "req-42"})))
-    print(ok.status, ok.body, ok.headers["X-Request-ID"], "Server-Timing" in ok.headers)
-    #> 200 b'handled request req-42\n' req-42 True
-    bad = asyncio.run(build(broken, stack)(Request("GET", "/report")))
-    rid = bad.headers["X-Request-ID"]
-    print(bad.status, b"password" in bad.body, rid.encode() in bad.body, len(rid))
-    #> 500 False True 32
-    for line in lines:
+    layers = [request_id, timing, errors]  # the deadline joins further down
+    app = stack(hello, *layers)
+    with log_lines() as lines, serving(app) as server:
+        ok = call(server, "GET", "/", headers=[("X-Request-ID", "req-42")])
+        print(ok.status, ok.body, ok.header("X-Request-ID"))
+        #> 200 b'handled request req-42\n' req-42
+        print(ok.header("Server-Timing").startswith("app;dur="))
+        #> True
+    with log_lines() as more, serving(stack(broken, *layers)) as server:
+        bad = call(server, "GET", "/report")
+    rid = bad.header("X-Request-ID")
+    print(bad.status, b"password" in bad.body, bad.json()["request_id"] == rid)
+    #> 500 False True
+    for line in lines + more:
         print(line.replace(rid, "<id>"))
         #> INFO [req-42] describing the request
         #> ERROR [<id>] unhandled error in GET /report
     # --8<-- [end:demo_stack]
     # --8<-- [start:demo_isolation]
-    async def many(count: int) -> list[bool]:  # `count` requests at the same time
-        ids = [f"r{n}" for n in range(count)]
-        requests = [Request("GET", "/", {"x-request-id": rid}) for rid in ids]
-        responses = await asyncio.gather(*(app(r) for r in requests))
-        expected = [f"handled request {rid}\n".encode() for rid in ids]
-        return [r.body == body for r, body in zip(responses, expected, strict=True)]
+    from concurrent.futures import ThreadPoolExecutor
 
-    print(all(asyncio.run(many(200))), request_id_var.get())
+
+    def ask(server, rid: str) -> bool:
+        reply = call(server, "GET", "/", headers=[("X-Request-ID", rid)])
+        return reply.body == f"handled request {rid}\n".encode()
+
+    with serving(app) as server, ThreadPoolExecutor(max_workers=20) as pool:
+        ids = [f"r{n}" for n in range(100)]
+        answers = list(pool.map(lambda rid: ask(server, rid), ids))
+    print(all(answers), request_id_var.get())
     #> True -
     # --8<-- [end:demo_isolation]
     # --8<-- [start:demo_deadline]
-    started = time.monotonic()
-    with_deadline = build(slow, [*stack, deadline(0.5)])
-    late = asyncio.run(with_deadline(Request("GET", "/slow")))
-    print(late.status, late.headers["Retry-After"], time.monotonic() - started < 2)
-    #> 503 1 True
+    with log_lines(), serving(stack(slow, *layers, deadline(0.5))) as server:
+        started = time.monotonic()
+        late = call(server, "GET", "/slow")
+        elapsed = time.monotonic() - started
+    print(late.status, late.header("Retry-After"), late.json()["title"])
+    #> 503 1 Service Unavailable
+    print(0.5 <= elapsed < 2)
+    #> True
     # --8<-- [end:demo_deadline]
+    # --8<-- [start:demo_asyncio]
+    print(asyncio.run(cancelled_on_time()))
+    #> ['cleaned up', 'timed out']
+    # --8<-- [end:demo_asyncio]
