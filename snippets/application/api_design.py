@@ -11,8 +11,11 @@ in OpenAPI 3.1, built here as a Python dict and served at `/openapi.json`; the t
 validate the description with `openapi-spec-validator` and the server's real responses
 against its schemas.
 
-Read first: the APIs over HTTP page (resources, methods, status codes), the validation
-page (problem details) and the indexes page (why a keyset query is fast).
+Read first: the app_core page (docs/application/app_core.md, "The application core"):
+the API here is one of its handlers, its errors are its problem documents, and it is
+served with its `serving`, so this module builds on `snippets.application.app_core`.
+Then the APIs over HTTP page (resources, methods, status codes), the validation page
+(problem details) and the indexes page (why a keyset query is fast).
 
 What it leaves out: authentication (and so per-client idempotency keys), expiry of
 stored keys, total counts, Link headers (RFC 8288) for next pages, and more than one
@@ -89,28 +92,28 @@ def offset_page(db: sqlite3.Connection, limit: int, offset: int) -> list[Item]:
 
 # --8<-- [start:problems]
 import json
-from http import HTTPStatus
 
-Response = tuple[int, dict[str, str], bytes]  # status, headers, body
+from snippets.application.app_core import Headers, Response, problem
 
 
 class ApiError(Exception):
-    """A 4xx answer; rendered as an RFC 9457 problem document."""
+    """A 4xx refusal, raised anywhere below the handler, answered as a problem."""
 
     def __init__(
-        self, status: int, detail: str, errors: list | None = None, **headers: str
+        self,
+        status: int,
+        detail: str,
+        errors: list | None = None,
+        headers: Headers = (),
     ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.errors = status, detail, errors
-        self.headers = {"Content-Type": "application/problem+json", **headers}
+        self.headers = list(headers)
 
     def response(self) -> Response:
-        """The problem details (type about:blank, the status phrase as title)."""
-        document = {"type": "about:blank", "title": HTTPStatus(self.status).phrase}
-        document |= {"status": self.status, "detail": self.detail}
-        if self.errors:
-            document["errors"] = self.errors
-        return self.status, self.headers, json.dumps(document).encode()
+        """An RFC 9457 problem document, with an `errors` member when there are any."""
+        members = {"errors": self.errors} if self.errors else {}
+        return problem(self.status, self.detail, self.headers, **members)
 
 
 # --8<-- [end:problems]
@@ -148,7 +151,6 @@ def decode_cursor(token: str, sort: str) -> tuple[str, int]:
 # --8<-- [start:query]
 import re
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 # The allow-lists: the only SQL fragments a request can select. Values are parameters.
@@ -175,16 +177,14 @@ class ListQuery:
     after: tuple[str, int] | None = None
 
 
-def parse_query(query_string: str) -> ListQuery:
-    """`?status=open&sort=title&limit=10&cursor=...` to a ListQuery, or ApiError 400."""
-    pairs = parse_qsl(query_string, keep_blank_values=True)
-    names = [name for name, _ in pairs]
-    params = dict(pairs)
+def parse_query(query: dict[str, list[str]]) -> ListQuery:
+    """`request.query` (`{"sort": ["title"], ...}`) to a ListQuery, or ApiError 400."""
     known = {"sort", "limit", "cursor", *FILTERS}
-    if unknown := sorted(set(names) - known):
+    if unknown := sorted(set(query) - known):
         raise ApiError(400, f"{unknown[0]} is not a parameter of this list")
-    if len(names) != len(params):
+    if any(len(values) > 1 for values in query.values()):
         raise ApiError(400, "give each parameter once")
+    params = {name: values[0] for name, values in query.items()}
     sort = params.get("sort", "-created")
     if sort not in SORTS:
         raise ApiError(400, f"sort must be one of {sorted(SORTS)}")
@@ -303,6 +303,9 @@ def parse_new_item(body: bytes) -> tuple[str, str]:
 
 
 # --8<-- [start:openapi]
+from http import HTTPStatus
+
+
 def schema(name: str) -> dict[str, str]:
     """A reference to a schema in components."""
     return {"$ref": f"#/components/schemas/{name}"}
@@ -346,9 +349,9 @@ ITEM_PAGE = {
         "next_cursor": {"type": ["string", "null"]},  # 3.1: JSON Schema, no `nullable`
     },
 }
-PROBLEM = {  # RFC 9457 section 3.1, and the `errors` extension we use
+PROBLEM = {  # RFC 9457 section 3.1 (no "type" means about:blank), and our `errors`
     "type": "object",
-    "required": ["type", "title", "status"],
+    "required": ["title", "status", "detail"],
     "properties": {
         "type": {"type": "string", "format": "uri-reference"},
         "title": {"type": "string"},
@@ -440,7 +443,11 @@ OPENAPI: dict[str, object] = {
                         "headers": {"Location": {"schema": {"type": "string"}}},
                         "content": {"application/json": {"schema": schema("Item")}},
                     },
-                    **problems(400, 409, 413, 415, 422),
+                    **problems(400, 409, 415, 422),
+                    "413": {  # the core's server refuses it before the handler runs
+                        "description": "The body is larger than the server accepts",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
                 },
             },
         },
@@ -495,6 +502,8 @@ OPENAPI: dict[str, object] = {
 # --8<-- [start:api]
 from datetime import UTC, datetime
 
+from snippets.application.app_core import Request, json_response
+
 
 def utc_now() -> str:
     """The current time in the format of the `created` column."""
@@ -509,12 +518,6 @@ def item_json(item: Item) -> dict[str, object]:
         "status": item.status,
         "created": item.created,
     }
-
-
-def ok(status: int, document: object, **headers: str) -> Response:
-    """A JSON success response."""
-    headers["Content-Type"] = "application/json"
-    return status, headers, json.dumps(document).encode()
 
 
 class ItemsApi:
@@ -533,19 +536,21 @@ class ItemsApi:
             raise ApiError(404, f"there is no item {item_id}")
         return Item(*row)
 
-    def create(self, headers: dict[str, str], body: bytes) -> Response:
+    def create(self, request: Request) -> Response:
         """POST /v1/items: with an Idempotency-Key, at most one item per key."""
-        if headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            raise ApiError(415, "send application/json", Accept="application/json")
-        key = headers.get("idempotency-key")
+        media_type = (request.header("Content-Type") or "").split(";")[0].strip()
+        if media_type.lower() != "application/json":
+            accept = [("Accept", "application/json")]  # RFC 9110 section 12.5.1
+            raise ApiError(415, "send application/json", headers=accept)
+        key = request.header("Idempotency-Key")  # two fields join to '"a", "b"': 400
         if key is None:  # no key: a retry creates a second item
-            return self._insert(body)
+            return self._insert(request.body)
         if not KEY.fullmatch(key):
             raise ApiError(400, 'the Idempotency-Key must be a quoted string: "..."')
-        if (earlier := self.keys.begin(key, body)) is not None:
+        if (earlier := self.keys.begin(key, request.body)) is not None:
             return earlier
         try:
-            response = self._insert(body)
+            response = self._insert(request.body)
         except BaseException:
             self.keys.abandon(key)  # not completed: a retry may run it again
             raise
@@ -559,141 +564,56 @@ class ItemsApi:
             return error.response()
         with self.lock:
             item = add_item(self.db, title, status, self.clock())
-        return ok(201, item_json(item), Location=f"/v1/items/{item.id}")
+        location = [("Location", f"/v1/items/{item.id}")]
+        return json_response(item_json(item), 201, location)
 
 
 # --8<-- [end:api]
 
 
 # --8<-- [start:routes]
+from snippets.application.app_core import Handler
+
 ITEM_PATH = re.compile(r"/v1/items/([1-9][0-9]{0,9})")
 ALLOWED = {"/openapi.json": "GET", "/v1/items": "GET, POST"}
 
 
-def answer(
-    api: ItemsApi, method: str, target: str, headers: dict[str, str], body: bytes
-) -> Response:
-    """Route one request; every refusal is an ApiError rendered as a problem."""
-    path, _, query = target.partition("?")
-    try:
-        if path == "/openapi.json" and method == "GET":
-            return ok(200, OPENAPI)
-        if path == "/v1/items" and method == "GET":
-            with api.lock:
-                items, cursor = list_items(api.db, parse_query(query))
-            page = {"items": [item_json(item) for item in items], "next_cursor": cursor}
-            return ok(200, page)
-        if path == "/v1/items" and method == "POST":
-            return api.create(headers, body)
-        match = ITEM_PATH.fullmatch(path)
-        if match and method == "GET":
-            return ok(200, item_json(api.get(int(match[1]))))
-        allow = ALLOWED.get(path, "GET" if match else "")
-        if allow:
-            raise ApiError(405, f"{method} is not allowed on {path}", Allow=allow)
-        raise ApiError(404, f"there is nothing at {path}")
-    except ApiError as error:
-        return error.response()
+def route(api: ItemsApi, request: Request) -> Response:
+    """One operation of the description per branch; anything else is 405 or 404."""
+    method, path = request.method, request.path
+    if path == "/openapi.json" and method == "GET":
+        return json_response(OPENAPI)
+    if path == "/v1/items" and method == "GET":
+        query = parse_query(request.query)
+        with api.lock:
+            items, cursor = list_items(api.db, query)
+        page = {"items": [item_json(item) for item in items], "next_cursor": cursor}
+        return json_response(page)
+    if path == "/v1/items" and method == "POST":
+        return api.create(request)
+    match = ITEM_PATH.fullmatch(path)
+    if match and method == "GET":
+        return json_response(item_json(api.get(int(match[1]))))
+    if allow := ALLOWED.get(path, "GET" if match else ""):
+        raise ApiError(
+            405, f"{method} is not allowed on {path}", headers=[("Allow", allow)]
+        )
+    raise ApiError(404, f"there is nothing at {path}")
+
+
+def items_app(api: ItemsApi) -> Handler:
+    """The API as a handler of the application core: each ApiError is a problem."""
+
+    def handle(request: Request) -> Response:
+        try:
+            return route(api, request)
+        except ApiError as error:
+            return error.response()
+
+    return handle
 
 
 # --8<-- [end:routes]
-
-
-# --8<-- [start:server]
-import contextlib
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-MAX_BODY = 16 * 1024
-
-
-class ApiServer(ThreadingHTTPServer):
-    """Serves one ItemsApi on a free loopback port."""
-
-    def __init__(self, api: ItemsApi) -> None:
-        super().__init__(("127.0.0.1", 0), ApiHandler)
-        self.api = api
-
-
-class ApiHandler(BaseHTTPRequestHandler):
-    """Bytes to `answer` and back."""
-
-    protocol_version = "HTTP/1.1"
-    wbufsize = -1  # head and body in one write
-    timeout = 5
-    server: ApiServer
-
-    def do_GET(self) -> None:
-        """Every method: read the body within limits, answer, write."""
-        length = self.headers.get("Content-Length", "0")
-        if "Transfer-Encoding" in self.headers:
-            status, headers, body = ApiError(411, "send a Content-Length").response()
-        elif not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY:
-            status, headers, body = ApiError(
-                413, f"at most {MAX_BODY} bytes"
-            ).response()
-        else:
-            content = self.rfile.read(int(length))
-            fields = {name.lower(): value for name, value in self.headers.items()}
-            status, headers, body = answer(
-                self.server.api, self.command, self.path, fields, content
-            )
-        self.send_response(status)
-        if status in (411, 413):  # the body is unread: it must not become a request
-            self.send_header("Connection", "close")
-        for name, value in {**headers, "Content-Length": str(len(body))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the demo's output to what the page shows."""
-
-
-@contextlib.contextmanager
-def running_api(api: ItemsApi) -> Iterator[tuple[str, int]]:
-    """Serve `api` in a background thread; yield (host, port); stop and join."""
-    server = ApiServer(api)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,))
-    thread.start()
-    try:
-        yield server.server_address[:2]
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-
-
-# --8<-- [end:server]
-
-
-# --8<-- [start:client]
-import http.client
-
-
-def call(
-    address: tuple[str, int],
-    method: str,
-    target: str,
-    document: object = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], object]:
-    """One request: (status, response headers, decoded JSON body)."""
-    conn = http.client.HTTPConnection(*address, timeout=5)
-    try:
-        body = None if document is None else json.dumps(document).encode()
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        conn.request(method, target, body, sent)
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, dict(response.getheaders()), json.loads(data or "null")
-    finally:
-        conn.close()
-
-
-# --8<-- [end:client]
 
 
 # The demo's `#>` lines are the output that the docs test checks; ruff format would
@@ -716,9 +636,9 @@ if __name__ == "__main__":
     db = open_store()
     for n in range(1, 7):
         add_item(db, f"item {n}", "open", seconds(n))
-    first, cursor = list_items(db, parse_query("limit=3"))
+    first, cursor = list_items(db, parse_query({"limit": ["3"]}))
     add_item(db, "item 7", "open", seconds(7))
-    second, _ = list_items(db, parse_query(f"limit=3&cursor={cursor}"))
+    second, _ = list_items(db, parse_query({"limit": ["3"], "cursor": [cursor]}))
     print([item.id for item in first], [item.id for item in second])
     #> [6, 5, 4] [3, 2, 1]
     print(cursor)
@@ -729,9 +649,11 @@ if __name__ == "__main__":
     # --8<-- [end:demo_cursor]
 
     # --8<-- [start:demo_query]
+    from urllib.parse import parse_qs
+
     for bad in ("sort=password", "status=deleted", "id=1;DROP TABLE items", "limit=0"):
         try:
-            parse_query(bad)
+            parse_query(parse_qs(bad, keep_blank_values=True))  # as the core does
         except ApiError as error:
             print(error.status, error.detail)
             #> 400 sort must be one of ['-created', '-title', 'created', 'title']
@@ -741,42 +663,45 @@ if __name__ == "__main__":
     # --8<-- [end:demo_query]
 
     # --8<-- [start:demo_http]
+    from snippets.application.app_core import call, serving
+
+    sent = [("Content-Type", "application/json")]
     ticks = iter(range(100, 200))
     api = ItemsApi(open_store(), clock=lambda: seconds(next(ticks)))
-    with running_api(api) as address:
+    with serving(items_app(api)) as server:
         for title in ("write spec", "add tests", "ship", "celebrate"):
-            call(address, "POST", "/v1/items", {"title": title})
-        status, _, page = call(address, "GET", "/v1/items?sort=title&limit=3")
-        print(status, [item["title"] for item in page["items"]])
-        #> 200 ['add tests', 'celebrate', 'ship']
+            body = json.dumps({"title": title}).encode()
+            call(server, "POST", "/v1/items", body, sent)
+        page = call(server, "GET", "/v1/items?sort=title&limit=3").json()
+        print([item["title"] for item in page["items"]])
+        #> ['add tests', 'celebrate', 'ship']
         target = f"/v1/items?sort=title&limit=3&cursor={page['next_cursor']}"
-        status, _, page = call(address, "GET", target)
-        print(status, [item["title"] for item in page["items"]], page["next_cursor"])
-        #> 200 ['write spec'] None
+        page = call(server, "GET", target).json()
+        print([item["title"] for item in page["items"]], page["next_cursor"])
+        #> ['write spec'] None
         target = "/v1/items?q=e&created_after=" + seconds(100)
-        status, _, page = call(address, "GET", target)
-        print(status, [item["title"] for item in page["items"]])
-        #> 200 ['celebrate', 'add tests']
+        page = call(server, "GET", target).json()
+        print([item["title"] for item in page["items"]])
+        #> ['celebrate', 'add tests']
     api.db.close()
     # --8<-- [end:demo_http]
 
     # --8<-- [start:demo_idempotency]
     api = ItemsApi(open_store(), clock=lambda: seconds(0))
-    key = {"Idempotency-Key": '"3f9c1e2a-7b4d-4c8e-9a51-0d6e2f8b7c13"'}
-    pay = {"title": "pay invoice 42"}
-    with running_api(api) as address:
+    key = ("Idempotency-Key", '"3f9c1e2a-7b4d-4c8e-9a51-0d6e2f8b7c13"')
+    pay, other = b'{"title": "pay invoice 42"}', b'{"title": "pay invoice 43"}'
+    with serving(items_app(api)) as server:
         for _ in range(2):  # the first answer was lost on the way: the client retries
-            status, headers, item = call(address, "POST", "/v1/items", pay, key)
-            print(status, headers["Location"], item["id"])
+            reply = call(server, "POST", "/v1/items", pay, [*sent, key])
+            print(reply.status, reply.header("Location"), reply.json()["id"])
             #> 201 /v1/items/1 1
             #> 201 /v1/items/1 1
-        other = {"title": "pay invoice 43"}
-        status, _, problem = call(address, "POST", "/v1/items", other, key)
-        print(status, problem["detail"])
+        reply = call(server, "POST", "/v1/items", other, [*sent, key])
+        print(reply.status, reply.json()["detail"])
         #> 422 this key was sent with another body
         for _ in range(2):  # no key: every retry creates one more item
-            status, headers, item = call(address, "POST", "/v1/items", pay)
-            print(status, headers["Location"], item["id"])
+            reply = call(server, "POST", "/v1/items", pay, sent)
+            print(reply.status, reply.header("Location"), reply.json()["id"])
             #> 201 /v1/items/2 2
             #> 201 /v1/items/3 3
     api.db.close()
@@ -784,11 +709,11 @@ if __name__ == "__main__":
 
     # --8<-- [start:demo_openapi]
     api = ItemsApi(open_store())
-    with running_api(api) as address:
-        status, headers, description = call(address, "GET", "/openapi.json")
+    with serving(items_app(api)) as server:
+        reply = call(server, "GET", "/openapi.json")
     api.db.close()
-    print(status, description["openapi"], sorted(description["paths"]))
+    print(reply.status, reply.json()["openapi"], sorted(reply.json()["paths"]))
     #> 200 3.1.0 ['/openapi.json', '/v1/items', '/v1/items/{id}']
-    print(description == OPENAPI)
+    print(reply.json() == OPENAPI)
     #> True
     # --8<-- [end:demo_openapi]

@@ -7,9 +7,12 @@ open at once (a work-in-progress limit), and a done task is final (it cannot be 
 or reopened). The repository stores and loads tasks behind a `typing.Protocol`, with two
 implementations: a dict in memory and SQLite. `compose_app` is the composition root, the
 one function that knows the concrete classes and wires them together by hand
-(dependency injection without a framework).
+(dependency injection without a framework), then serves the result.
 
-Read first: the validation page (parsing at the boundary) and the routing page.
+Read first: the app_core page (docs/application/app_core.md, "The application core"):
+the handler here is one of its handlers, served with its `serving`, so this module
+builds on `snippets.application.app_core`. Then the validation page (parsing at the
+boundary) and the routing page.
 
 What it leaves out: authentication, pagination (see the API design page), a unit of
 work spanning several repositories, migrations, and more than one process (the service
@@ -127,7 +130,6 @@ class InMemoryTaskRepository:
 
 
 # --8<-- [start:sqlite]
-import contextlib
 import sqlite3
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS tasks (
@@ -259,31 +261,17 @@ class TaskService:
 # --8<-- [start:handler]
 import json
 import re
-from http import HTTPStatus
 
-Response = tuple[int, dict[str, str], bytes]
+from snippets.application.app_core import (
+    Handler,
+    Request,
+    Response,
+    json_response,
+    problem,
+)
+
 ERROR_STATUS = {NotFound: 404, RuleBroken: 409, InvalidInput: 422}
 TASK_PATH = re.compile(r"/tasks/([1-9][0-9]{0,9})")
-
-
-def reply(status: int, document: object = None, **headers: str) -> Response:
-    """A JSON response; a problem document for 4xx (RFC 9457, briefly)."""
-    if document is None:
-        return status, headers, b""
-    media_type = "application/problem+json" if status >= 400 else "application/json"
-    return (
-        status,
-        {"Content-Type": media_type, **headers},
-        json.dumps(document).encode(),
-    )
-
-
-def problem(status: int, detail: str, **headers: str) -> Response:
-    """A 4xx answer whose title is the status phrase (type about:blank)."""
-    title = HTTPStatus(status).phrase
-    return reply(
-        status, {"title": title, "status": status, "detail": detail}, **headers
-    )
 
 
 def task_json(task: Task) -> dict[str, object]:
@@ -294,46 +282,6 @@ def task_json(task: Task) -> dict[str, object]:
 def href(task: Task) -> str:
     """The URL path of a task."""
     return f"/tasks/{task.id}"
-
-
-# --8<-- [end:handler]
-
-
-# --8<-- [start:routes]
-def handle(service: TaskService, method: str, path: str, body: bytes) -> Response:
-    """HTTP in, HTTP out: parse, call one service method, map the result."""
-    try:
-        document = json.loads(body) if body else {}
-    except (ValueError, RecursionError):  # RecursionError: [[[[... thousands deep
-        return problem(400, "the body is not JSON")
-    try:
-        return route(service, method, path, document)
-    except DomainError as error:
-        return problem(ERROR_STATUS[type(error)], str(error))
-
-
-def route(service: TaskService, method: str, path: str, document: object) -> Response:
-    """Dispatch on method and path; every branch is one service call."""
-    if path == "/tasks":
-        if method == "GET":
-            return reply(200, [task_json(t) for t in service.list_all()])
-        if method == "POST":
-            task = service.create(field(document, "title", str, required=True))
-            return reply(201, task_json(task), Location=href(task))
-        return problem(405, f"{method} is not allowed here", Allow="GET, POST")
-    match = TASK_PATH.fullmatch(path)
-    if match is None:
-        return problem(404, f"no resource at {path}")
-    task_id = int(match[1])
-    if method == "GET":
-        return reply(200, task_json(service.get(task_id)))
-    if method == "PATCH":
-        title, done = field(document, "title", str), field(document, "done", bool)
-        return reply(200, task_json(service.update(task_id, title, done)))
-    if method == "DELETE":
-        service.delete(task_id)
-        return reply(204)
-    return problem(405, f"{method} is not allowed here", Allow="GET, PATCH, DELETE")
 
 
 def field(document: object, name: str, kind: type, required: bool = False) -> object:
@@ -348,70 +296,69 @@ def field(document: object, name: str, kind: type, required: bool = False) -> ob
     return value
 
 
+# --8<-- [end:handler]
+
+
+# --8<-- [start:routes]
+def route(service: TaskService, method: str, path: str, document: object) -> Response:
+    """Dispatch on method and path; every branch is one service call."""
+    if path == "/tasks":
+        if method == "GET":
+            return json_response([task_json(t) for t in service.list_all()])
+        if method == "POST":
+            task = service.create(field(document, "title", str, required=True))
+            return json_response(task_json(task), 201, [("Location", href(task))])
+        return problem(405, f"{method} is not allowed here", [("Allow", "GET, POST")])
+    match = TASK_PATH.fullmatch(path)
+    if match is None:
+        return problem(404, f"no resource at {path}")
+    task_id = int(match[1])
+    if method == "GET":
+        return json_response(task_json(service.get(task_id)))
+    if method == "PATCH":
+        title, done = field(document, "title", str), field(document, "done", bool)
+        return json_response(task_json(service.update(task_id, title, done)))
+    if method == "DELETE":
+        service.delete(task_id)
+        return Response(204)
+    allow = [("Allow", "GET, PATCH, DELETE")]
+    return problem(405, f"{method} is not allowed here", allow)
+
+
+def task_app(service: TaskService) -> Handler:
+    """The handler for one service: HTTP in, one service call, HTTP out."""
+
+    def handle(request: Request) -> Response:
+        try:
+            document = json.loads(request.body) if request.body else {}
+        except (ValueError, RecursionError):  # RecursionError: [[[[... thousands deep
+            return problem(400, "the body is not JSON")
+        method = "GET" if request.method == "HEAD" else request.method  # same fields
+        try:
+            return route(service, method, request.path, document)
+        except DomainError as error:
+            return problem(ERROR_STATUS[type(error)], str(error))
+
+    return handle
+
+
 # --8<-- [end:routes]
 
 
-# --8<-- [start:adapter]
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-MAX_BODY = 16 * 1024
-
-
-class TaskServer(ThreadingHTTPServer):
-    """An HTTP server on a free loopback port that serves one TaskService."""
-
-    daemon_threads = False  # server_close() joins every handler thread
-
-    def __init__(self, service: TaskService) -> None:
-        super().__init__(("127.0.0.1", 0), TaskRequestHandler)
-        self.service = service
-
-
-class TaskRequestHandler(BaseHTTPRequestHandler):
-    """Bytes to `handle` and back. No rule lives here."""
-
-    protocol_version = "HTTP/1.1"
-    wbufsize = -1  # head and body in one write
-    timeout = 5
-    server: TaskServer
-
-    def do_GET(self) -> None:
-        """Every method takes the same path: read, handle, write."""
-        length = self.headers.get("Content-Length", "0")
-        if "Transfer-Encoding" in self.headers:
-            status, headers, body = problem(411, "send a Content-Length")
-        elif not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY:
-            status, headers, body = problem(413, f"at most {MAX_BODY} bytes")
-        else:
-            content = self.rfile.read(int(length))
-            status, headers, body = handle(
-                self.server.service, self.command, self.path, content
-            )
-        self.send_response(status)
-        if status in (411, 413):  # the body was not read: do not read it as a request
-            self.send_header("Connection", "close")  # also sets close_connection
-        for name, value in {**headers, "Content-Length": str(len(body))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_PATCH = do_DELETE = do_PUT = do_GET
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the demo's output to what the page shows."""
-
-
-# --8<-- [end:adapter]
-
-
 # --8<-- [start:compose]
+import contextlib
 from collections.abc import Iterator
+
+from snippets.application.app_core import serving
+from snippets.communication.http_messages.message_server import MessageServer
 
 
 @contextlib.contextmanager
-def compose_app(database: str | None = None, max_open: int = 3) -> Iterator[TaskServer]:
-    """The composition root: pick the concrete classes, wire them, run, clean up."""
-    with contextlib.ExitStack() as cleanup:
+def compose_app(
+    database: str | None = None, max_open: int = 3
+) -> Iterator[MessageServer]:
+    """The composition root: pick the concrete classes, wire them, serve, clean up."""
+    with contextlib.ExitStack() as cleanup:  # undoes the steps last-in, first-out
         repository: TaskRepository
         if database is None:
             repository = InMemoryTaskRepository()
@@ -419,38 +366,11 @@ def compose_app(database: str | None = None, max_open: int = 3) -> Iterator[Task
             connection = sqlite3.connect(database, check_same_thread=False)
             cleanup.enter_context(contextlib.closing(connection))
             repository = SqliteTaskRepository(connection)
-        server = TaskServer(TaskService(repository, max_open))
-        cleanup.callback(server.server_close)
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,))
-        thread.start()
-        cleanup.callback(thread.join, 5)
-        cleanup.callback(server.shutdown)  # callbacks run last-in, first-out
-        yield server
+        app = task_app(TaskService(repository, max_open))
+        yield cleanup.enter_context(serving(app))
 
 
 # --8<-- [end:compose]
-
-
-# --8<-- [start:client]
-import http.client
-
-
-def call(
-    server: TaskServer, method: str, path: str, document: object = None
-) -> tuple[int, object]:
-    """One request with http.client: (status, decoded JSON body or None)."""
-    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=5)
-    try:
-        body = None if document is None else json.dumps(document)
-        conn.request(method, path, body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data else None
-    finally:
-        conn.close()
-
-
-# --8<-- [end:client]
 
 
 # The demo's `#>` lines are the output that the docs test checks; ruff format would
@@ -475,6 +395,8 @@ if __name__ == "__main__":
     # --8<-- [end:demo_service]
 
     # --8<-- [start:demo_same_service]
+    import contextlib
+
     with contextlib.closing(sqlite3.connect(":memory:")) as connection:
         for repository in (InMemoryTaskRepository(), SqliteTaskRepository(connection)):
             service = TaskService(repository, max_open=1)
@@ -486,17 +408,22 @@ if __name__ == "__main__":
     # --8<-- [end:demo_same_service]
 
     # --8<-- [start:demo_http]
+    from snippets.application.app_core import call
+
     with compose_app(":memory:", max_open=2) as server:
-        print(call(server, "POST", "/tasks", {"title": "buy milk"}))
-        #> (201, {'id': 1, 'title': 'buy milk', 'done': False, 'href': '/tasks/1'})
-        print(call(server, "PATCH", "/tasks/1", {"done": True}))
-        #> (200, {'id': 1, 'title': 'buy milk', 'done': True, 'href': '/tasks/1'})
-        status, document = call(server, "PATCH", "/tasks/1", {"title": "buy oats"})
-        print(status, document["detail"])
-        #> 409 a done task cannot be renamed or reopened
-        status, document = call(server, "POST", "/tasks", {"title": " "})
-        print(status, document["detail"])
+        reply = call(server, "POST", "/tasks", b'{"title": "buy milk"}')
+        print(reply.status, reply.header("Location"), reply.json()["title"])
+        #> 201 /tasks/1 buy milk
+        reply = call(server, "PATCH", "/tasks/1", b'{"done": true}')
+        print(reply.status, reply.json())
+        #> 200 {'id': 1, 'title': 'buy milk', 'done': True, 'href': '/tasks/1'}
+        reply = call(server, "PATCH", "/tasks/1", b'{"title": "buy oats"}')
+        print(reply.status, reply.header("Content-Type"), reply.json()["detail"])
+        #> 409 application/problem+json a done task cannot be renamed or reopened
+        reply = call(server, "POST", "/tasks", b'{"title": " "}')
+        print(reply.status, reply.json()["detail"])
         #> 422 a title is 1 to 100 characters
-        print(call(server, "DELETE", "/tasks/1"), call(server, "GET", "/tasks/1")[0])
-        #> (204, None) 404
+        deleted = call(server, "DELETE", "/tasks/1")
+        print(deleted.status, deleted.body, call(server, "GET", "/tasks/1").status)
+        #> 204 b'' 404
     # --8<-- [end:demo_http]
