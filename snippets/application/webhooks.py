@@ -10,8 +10,10 @@ retries a failed delivery a bounded number of times with exponential backoff and
 jitter, re-signing each attempt, while the receiver answers 2xx as soon as it has
 recorded the event. A real sender and receiver talk over loopback.
 
-Read first: the authentication page (HMAC and constant-time comparison) and the
-HTTP messages page (status codes, Content-Length).
+Read first: the app_core page (`docs/application/app_core.md`, "The application
+core"): the receiver is one of its handlers, run with its `serving`, so this module
+builds on `snippets.application.app_core`. Then the authentication page (HMAC and
+constant-time comparison).
 
 What it leaves out: a durable outbox on the sender and a durable queue on the receiver
 (both live in memory), asymmetric signatures (Ed25519), `Retry-After`, per-endpoint
@@ -166,52 +168,24 @@ def accept(
 # --8<-- [end:seen]
 
 
-# --8<-- [start:handler]
-import http.server
-
-MAX_BODY = 64 * 1024
-
-
-class WebhookHandler(http.server.BaseHTTPRequestHandler):
-    """Reads one POST within limits and answers what the receiver decides."""
-
-    receiver: "WebhookReceiver"  # set on a subclass, one per receiver
-    timeout = 5  # seconds a client may take to send its request
-
-    def do_POST(self) -> None:
-        length = self.headers.get("Content-Length", "")
-        if not length.isascii() or not length.isdigit():
-            return self._answer(411, "Content-Length required")
-        if int(length) > MAX_BODY:
-            return self._answer(413, "body too large")
-        body = self.rfile.read(int(length))
-        header = self.headers.get(SIGNATURE_HEADER, "")
-        self._answer(*self.receiver.handle(body, header))
-
-    def _answer(self, status: int, reason: str) -> None:
-        data = reason.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the demo prints only what the page shows."""
-
-
-# --8<-- [end:handler]
-
-
 # --8<-- [start:receiver]
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+from snippets.application.app_core import (
+    TIMEOUT,
+    Request,
+    Response,
+    problem,
+    serving,
+    text,
+)
 
 
 class WebhookReceiver:
-    """An HTTP endpoint on loopback that records the deliveries it accepts."""
+    """The receiving endpoint, as a core handler: it records what it accepts."""
 
     def __init__(
         self,
@@ -225,40 +199,33 @@ class WebhookReceiver:
         self.attempts = 0
         self.seen = SeenIds()
         self._lock = threading.Lock()  # guards every attribute above
-        handler = type("Handler", (WebhookHandler,), {"receiver": self})
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    @property
-    def url(self) -> str:
-        """Where to POST deliveries."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/webhooks"
-
-    def handle(self, body: bytes, header: str) -> tuple[int, str]:
-        """Decide one delivery: a status code and a reason, quickly."""
-        with self._lock:
+    def __call__(self, request: Request) -> Response:
+        """Decide one delivery, quickly: 202, 200 for a duplicate, 400 and why."""
+        if request.method != "POST":
+            return problem(405, "only POST is allowed", [("Allow", "POST")])
+        header = request.header(SIGNATURE_HEADER) or ""
+        with self._lock:  # one at a time: check an ID, then record it
             self.attempts += 1
             if self.attempts <= self.fail_first:
-                return 503, "temporarily unavailable"  # a deploy, a full disk...
+                return problem(503, "temporarily unavailable")  # a deploy, a disk...
             try:
-                event = accept(body, header, self.secrets, self.seen, self.clock())
+                event = accept(
+                    request.body, header, self.secrets, self.seen, self.clock()
+                )
             except DuplicateDelivery as duplicate:
-                return 200, str(duplicate)  # already have it: stop retrying
+                return text(str(duplicate), 200)  # already have it: stop retrying
             except WebhookRejected as refused:
                 self.refusals.append(str(refused))
-                return 400, str(refused)
+                return problem(400, str(refused))
             self.events.append(event)  # real receivers enqueue and work later
-            return 202, "accepted"
+            return text("accepted", 202)
 
-    def __enter__(self) -> "WebhookReceiver":
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+def url_of(server: Any) -> str:
+    """Where to POST deliveries to a receiver that `serving(...)` runs."""
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/webhooks"
 
 
 # --8<-- [end:receiver]
@@ -293,7 +260,12 @@ class DeliveryResult:
 
 
 def post_once(url: str, body: bytes, header: str, timeout: float) -> int | str:
-    """One attempt: the status code, or the name of the error that stopped it."""
+    """One attempt: the status code, or the name of the error that stopped it.
+
+    http.client, not the core's `call`: a sender posts to any URL a customer
+    registered, not to a server of ours, and a refused connection or a timeout
+    is an outcome to retry, not an exception.
+    """
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: header}
@@ -319,7 +291,7 @@ def deliver(
     rand: random.Random | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
-    timeout: float = 5.0,
+    timeout: float = TIMEOUT,
 ) -> DeliveryResult:
     """POST the event until a 2xx, a 410, or `max_attempts`; re-sign each attempt."""
     body = json.dumps(event, separators=(",", ":")).encode("utf-8")
@@ -382,8 +354,9 @@ if __name__ == "__main__":
     #> [0.32, 0.3, 2.6, 0.58, 8.57]
     # --8<-- [end:demo_backoff]
     # --8<-- [start:demo_deliver]
-    with WebhookReceiver([secret], fail_first=2) as receiver:
-        result = deliver(receiver.url, {"id": "evt_2", "type": "invoice.paid"},
+    receiver = WebhookReceiver([secret], fail_first=2)  # down for two requests
+    with serving(receiver) as server:
+        result = deliver(url_of(server), {"id": "evt_2", "type": "invoice.paid"},
                          [secret], base=0.05, rand=random.Random(7))
     print(result)
     #> DeliveryResult(delivered=True, outcomes=[503, 503, 202])
@@ -392,9 +365,10 @@ if __name__ == "__main__":
     # --8<-- [end:demo_deliver]
     # --8<-- [start:demo_rotate]
     new = b"whsec-rotated-fedcba9876543210fedcba98"
-    with WebhookReceiver([new, secret]) as receiver:  # accepts either, for a while
-        old_sender = deliver(receiver.url, {"id": "evt_3"}, [secret])
-        both = deliver(receiver.url, {"id": "evt_4"}, [new, secret])
+    receiver = WebhookReceiver([new, secret])  # accepts either, for a while
+    with serving(receiver) as server:
+        old_sender = deliver(url_of(server), {"id": "evt_3"}, [secret])
+        both = deliver(url_of(server), {"id": "evt_4"}, [new, secret])
     print(old_sender.delivered, both.delivered, receiver.refusals)
     #> True True []
     # --8<-- [end:demo_rotate]

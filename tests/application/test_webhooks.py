@@ -3,14 +3,15 @@
 Oracles: the signature is recomputed here independently with hmac, and checked with a
 verifier written from Stripe's documented scheme (`t=` and `v1=` over
 `timestamp.payload`, any matching v1 accepted, a tolerance on old timestamps). A real
-sender and a real receiver talk over loopback with http.client and http.server.
+sender (http.client) and a real receiver (a core handler, run with `serving` on the
+chapter 1 message server) talk over loopback; the tests' own requests use the shared
+client.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import random
 import socket
@@ -20,6 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.application import webhooks as wh
+from snippets.application.app_core import MAX_BODY, serving
+from tests.helpers import http_request, raw_exchange
 
 SECRET = b"s" * 32
 NEW_SECRET = b"n" * 32
@@ -336,9 +339,14 @@ class Sleeps:
 
 def test_a_receiver_that_fails_twice_gets_the_delivery_on_the_third_attempt() -> None:
     sleeps = Sleeps()
-    with wh.WebhookReceiver([SECRET], fail_first=2) as receiver:
+    receiver = wh.WebhookReceiver([SECRET], fail_first=2)
+    with serving(receiver) as server:
         result = wh.deliver(
-            receiver.url, {"id": "evt_2"}, [SECRET], rand=random.Random(7), sleep=sleeps
+            wh.url_of(server),
+            {"id": "evt_2"},
+            [SECRET],
+            rand=random.Random(7),
+            sleep=sleeps,
         )
     assert result == wh.DeliveryResult(True, [503, 503, 202])
     assert receiver.events == [{"id": "evt_2"}]
@@ -347,9 +355,10 @@ def test_a_receiver_that_fails_twice_gets_the_delivery_on_the_third_attempt() ->
 
 def test_attempts_are_bounded_when_the_receiver_never_recovers() -> None:
     sleeps = Sleeps()
-    with wh.WebhookReceiver([SECRET], fail_first=100) as receiver:
+    receiver = wh.WebhookReceiver([SECRET], fail_first=100)
+    with serving(receiver) as server:
         result = wh.deliver(
-            receiver.url, {"id": "e"}, [SECRET], max_attempts=4, sleep=sleeps
+            wh.url_of(server), {"id": "e"}, [SECRET], max_attempts=4, sleep=sleeps
         )
     assert result == wh.DeliveryResult(False, [503] * 4)
     assert receiver.attempts == 4
@@ -363,9 +372,14 @@ def test_each_attempt_is_signed_with_a_fresh_timestamp() -> None:
     def sleep(seconds: float) -> None:
         clock[0] += 1000  # far longer than the tolerance
 
-    with wh.WebhookReceiver([SECRET], clock=lambda: clock[0], fail_first=2) as receiver:
+    receiver = wh.WebhookReceiver([SECRET], clock=lambda: clock[0], fail_first=2)
+    with serving(receiver) as server:
         result = wh.deliver(
-            receiver.url, {"id": "evt_5"}, [SECRET], sleep=sleep, clock=lambda: clock[0]
+            wh.url_of(server),
+            {"id": "evt_5"},
+            [SECRET],
+            sleep=sleep,
+            clock=lambda: clock[0],
         )
     assert result.delivered
     assert receiver.refusals == []
@@ -394,58 +408,33 @@ def test_410_gone_stops_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result == wh.DeliveryResult(False, [503, 410])
 
 
-def post(
-    receiver: wh.WebhookReceiver, body: bytes, headers: dict[str, str]
-) -> tuple[int, str]:
-    host, port = receiver.server.server_address[:2]
-    connection = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        connection.request("POST", "/webhooks", body, headers)
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
+def signed(body: bytes, timestamp: int = T, secret: bytes = SECRET) -> dict[str, str]:
+    return {wh.SIGNATURE_HEADER: wh.signature_header(body, [secret], timestamp)}
+
+
+def answer(server, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST one delivery; the status and the reason (a problem's detail, or text)."""
+    reply = http_request(server, "POST", "/webhooks", body=body, headers=headers)
+    if reply.header("Content-Type") == "application/problem+json":
+        return reply.status, reply.json()["detail"]
+    return reply.status, reply.text
 
 
 def test_the_receiver_refuses_bad_deliveries_over_http_with_the_reason() -> None:
     clock = [float(T)]
-    with wh.WebhookReceiver([SECRET], clock=lambda: clock[0]) as receiver:
-        good = wh.signature_header(BODY, [SECRET], T)
+    receiver = wh.WebhookReceiver([SECRET], clock=lambda: clock[0])
+    with serving(receiver) as server:
         answers = [
-            post(receiver, BODY, {wh.SIGNATURE_HEADER: good}),
-            post(receiver, BODY, {wh.SIGNATURE_HEADER: good}),  # replayed
-            post(receiver, BODY + b" ", {wh.SIGNATURE_HEADER: good}),  # tampered body
-            post(
-                receiver,
-                BODY,
-                {wh.SIGNATURE_HEADER: wh.signature_header(BODY, [b"w" * 32], T)},
-            ),
-            post(receiver, BODY, {}),  # unsigned
+            answer(server, BODY, signed(BODY)),
+            answer(server, BODY, signed(BODY)),  # replayed
+            answer(server, BODY + b" ", signed(BODY)),  # tampered body
+            answer(server, BODY, signed(BODY, secret=b"w" * 32)),
+            answer(server, BODY, {}),  # unsigned
         ]
         clock[0] = T + 400
-        answers.append(
-            post(
-                receiver,
-                b'{"id":"evt_7"}',
-                {
-                    wh.SIGNATURE_HEADER: wh.signature_header(
-                        b'{"id":"evt_7"}', [SECRET], T
-                    )
-                },
-            )
-        )
+        answers.append(answer(server, b'{"id":"evt_7"}', signed(b'{"id":"evt_7"}')))
         clock[0] = T - 400
-        answers.append(
-            post(
-                receiver,
-                b'{"id":"evt_8"}',
-                {
-                    wh.SIGNATURE_HEADER: wh.signature_header(
-                        b'{"id":"evt_8"}', [SECRET], T
-                    )
-                },
-            )
-        )
+        answers.append(answer(server, b'{"id":"evt_8"}', signed(b'{"id":"evt_8"}')))
     assert answers == [
         (202, "accepted"),
         (200, "event evt_1 was already accepted"),
@@ -459,23 +448,53 @@ def test_the_receiver_refuses_bad_deliveries_over_http_with_the_reason() -> None
     assert len(receiver.refusals) == 5
 
 
-def test_the_receiver_limits_what_it_reads() -> None:
-    with wh.WebhookReceiver([SECRET]) as receiver:
-        host, port = receiver.server.server_address[:2]
-        too_big = post(receiver, b"x" * (wh.MAX_BODY + 1), {})
-        with socket.create_connection((host, port), timeout=5) as raw:
-            raw.sendall(b"POST /webhooks HTTP/1.1\r\nHost: x\r\n\r\n")
-            no_length = raw.recv(200)
-    assert too_big == (413, "body too large")
-    assert no_length.startswith(b"HTTP/1.0 411")
+def test_a_replay_captured_byte_for_byte_is_acknowledged_not_processed() -> None:
+    """The diagram's last step: the attacker resends the exact request bytes."""
+    receiver = wh.WebhookReceiver([SECRET], clock=lambda: T)
+    header = wh.signature_header(BODY, [SECRET], T)
+    request = (
+        f"POST /webhooks HTTP/1.1\r\nHost: receiver\r\n"
+        f"{wh.SIGNATURE_HEADER}: {header}\r\nContent-Length: {len(BODY)}\r\n"
+        f"Connection: close\r\n\r\n"
+    ).encode() + BODY
+    with serving(receiver) as server:
+        first = raw_exchange(server.server_address, request)
+        replayed = raw_exchange(server.server_address, request)
+    assert first.startswith(b"HTTP/1.1 202 ")
+    assert replayed.startswith(b"HTTP/1.1 200 ")
+    assert replayed.endswith(b"event evt_1 was already accepted")
+    assert receiver.events == [json.loads(BODY)]
+
+
+def test_two_signature_lines_are_refused_not_mixed() -> None:
+    """The core joins repeated fields with ", ": two t= are then refused."""
+    receiver = wh.WebhookReceiver([SECRET], clock=lambda: T)
+    (header,) = signed(BODY).values()
+    lines = [(wh.SIGNATURE_HEADER, header), (wh.SIGNATURE_HEADER, header)]
+    with serving(receiver) as server:
+        reply = http_request(server, "POST", "/webhooks", body=BODY, headers=lines)
+    assert (reply.status, reply.json()["detail"]) == (
+        400,
+        "bad or repeated t='1700000000'",
+    )
+
+
+def test_the_receiver_takes_only_posts_of_a_bounded_size() -> None:
+    """Only POST; a body over the core's limit is refused before the receiver runs."""
+    receiver = wh.WebhookReceiver([SECRET])
+    with serving(receiver) as server:
+        get = http_request(server, "GET", "/webhooks")
+        too_big = http_request(server, "POST", "/webhooks", body=b"x" * (MAX_BODY + 1))
+    assert (get.status, get.header("Allow")) == (405, "POST")
+    assert too_big.status == 413
+    assert receiver.attempts == 0
 
 
 def test_rotation_over_http() -> None:
-    with wh.WebhookReceiver([NEW_SECRET, SECRET]) as receiver:
-        old = wh.deliver(receiver.url, {"id": "a"}, [SECRET], sleep=Sleeps())
-        both = wh.deliver(
-            receiver.url, {"id": "b"}, [NEW_SECRET, SECRET], sleep=Sleeps()
-        )
-    with wh.WebhookReceiver([NEW_SECRET]) as receiver:
-        retired = wh.deliver(receiver.url, {"id": "c"}, [SECRET], max_attempts=1)
+    with serving(wh.WebhookReceiver([NEW_SECRET, SECRET])) as server:
+        url = wh.url_of(server)
+        old = wh.deliver(url, {"id": "a"}, [SECRET], sleep=Sleeps())
+        both = wh.deliver(url, {"id": "b"}, [NEW_SECRET, SECRET], sleep=Sleeps())
+    with serving(wh.WebhookReceiver([NEW_SECRET])) as server:
+        retired = wh.deliver(wh.url_of(server), {"id": "c"}, [SECRET], max_attempts=1)
     assert (old.delivered, both.delivered, retired.outcomes) == (True, True, [400])
