@@ -52,7 +52,7 @@ class Request:
     query: dict[str, list[str]] = field(default_factory=dict)  # ?a=1&a=2 -> a: [1, 2]
     headers: Headers = field(default_factory=list)
     body: bytes = b""
-    params: dict[str, str] = field(default_factory=dict)  # filled in by a router
+    params: dict[str, Any] = field(default_factory=dict)  # filled in by a router
 
     def header(self, name: str) -> str | None:
         """The value of one header field, or None (see `header_value`)."""
@@ -130,7 +130,7 @@ def stack(handler: Handler, *middleware: Middleware) -> Handler:
 
 
 # --8<-- [start:adapt]
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from snippets.communication.http_messages import message_server as wire
 from snippets.communication.http_messages.message_parser import Limits
@@ -141,9 +141,11 @@ MAX_BODY = 64 * 1024  # bytes of request content an application here accepts
 
 def from_wire(raw: wire.Request) -> Request:
     """The parsed message of chapter 1, as the application's `Request`."""
-    target = urlsplit(raw.target)  # origin-form: /path?query (RFC 9112 section 3.2.1)
-    query = parse_qs(target.query, keep_blank_values=True)
-    return Request(raw.method, unquote(target.path), query, raw.headers, raw.body)
+    # origin-form is /path?query (RFC 9112 section 3.2.1). Split at the first "?"
+    # by hand: urlsplit would read a target starting with "//" as a host name.
+    path, _, query = raw.target.partition("?")
+    query = parse_qs(query, keep_blank_values=True)
+    return Request(raw.method, unquote(path), query, raw.headers, raw.body)
 
 
 def adapt(app: Handler) -> wire.Handler:

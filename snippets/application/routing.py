@@ -6,14 +6,17 @@ segment beats a parameter, an `int` beats a `str`, a `path` comes last), dispatc
 the method, answers 404 or 405 with an `Allow` header (RFC 9110 section 15.5.6), serves
 HEAD with the GET handler, redirects a path that differs only by a trailing slash with a
 308, and builds URLs back from a route's name and parameters (`url_for`), refusing any
-value that would not match the same route again.
+value that would not match the same route again. The router is itself a handler of the
+application core: it takes a `Request`, puts the converted (typed) path parameters into
+`request.params` with `dataclasses.replace`, and calls the route's handler.
 
-Read first: the socket-to-handler page (`snippets/application/socket_to_handler.py`),
-for the WSGI application the router is wrapped in.
+Read first: the app_core page (`docs/application/app_core.md`, "The application
+core"): `Request`, `Response`, `Handler`, `problem` and `serving` come from
+`snippets.application.app_core`, which this module imports and builds on.
 
 What it leaves out: routing on the host name or on headers (content negotiation),
-mounting sub-applications under a prefix (`SCRIPT_NAME`), OPTIONS answered from the
-route table, and the radix trees real routers use to match thousands of routes fast.
+mounting sub-applications under a prefix, OPTIONS answered from the route table, and
+the radix trees real routers use to match thousands of routes fast.
 
 Run it: `python -m snippets.application.routing`.
 """
@@ -31,9 +34,8 @@ class Converter:
     """How one kind of path parameter looks in a path, and how it becomes a value."""
 
     regex: str  # what the parameter matches in the decoded path
-    to_python: Callable[
-        [str], Any
-    ]  # may raise ValueError: then the route does not match
+    # text to value; a ValueError means "this route does not match"
+    to_python: Callable[[str], Any]
     to_url: Callable[[Any], str]  # the value as path text, before percent-encoding
     rank: int  # precedence: a lower rank is more specific
 
@@ -134,6 +136,8 @@ def rank_of(text: str) -> tuple[int, ...]:
 # --8<-- [start:router]
 from dataclasses import field
 
+from snippets.application.app_core import Handler, Request, Response, problem, text
+
 
 @dataclass(frozen=True)
 class Route:
@@ -141,7 +145,7 @@ class Route:
 
     pattern: Pattern
     methods: frozenset[str]
-    handler: Callable[..., str]
+    handler: Handler  # the core's contract: a Request in, a Response out
     name: str
 
 
@@ -165,14 +169,14 @@ def allow_header(methods: set[str]) -> str:
 
 
 # --8<-- [start:router_class]
-class Router:
+class RouteTable:
     """Routes kept most specific first; ties keep the order they were added in."""
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.names: dict[str, Route] = {}
 
-    def add(self, methods: str, pattern: str, handler: Callable[..., str]) -> None:
+    def add(self, methods: str, pattern: str, handler: Handler) -> None:
         """Route `methods` (space-separated: "GET POST") on `pattern` to `handler`."""
         route = Route(
             compile_pattern(pattern),
@@ -188,12 +192,10 @@ class Router:
         self.routes.sort(key=lambda r: r.pattern.rank)  # stable: ties keep their order
         self.names[route.name] = route
 
-    def route(
-        self, methods: str, pattern: str
-    ) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    def route(self, methods: str, pattern: str) -> Callable[[Handler], Handler]:
         """The same as `add`, as a decorator."""
 
-        def register(handler: Callable[..., str]) -> Callable[..., str]:
+        def register(handler: Handler) -> Handler:
             self.add(methods, pattern, handler)
             return handler
 
@@ -204,7 +206,7 @@ class Router:
 
 
 # --8<-- [start:resolve]
-def resolve(router: Router, method: str, path: str) -> Resolution:
+def resolve(router: RouteTable, method: str, path: str) -> Resolution:
     """Match a decoded path and a method against the routes, most specific first."""
     allowed: set[str] = set()
     for route in router.routes:
@@ -219,7 +221,7 @@ def resolve(router: Router, method: str, path: str) -> Resolution:
     return redirect_or_404(router, path)
 
 
-def redirect_or_404(router: Router, path: str) -> Resolution:
+def redirect_or_404(router: RouteTable, path: str) -> Resolution:
     """308 to the same path with or without a trailing slash, if a route has it."""
     other = path[:-1] if path.endswith("/") else path + "/"
     if other.startswith("//") or other == "":  # "//host" is a URL to another host
@@ -230,6 +232,39 @@ def redirect_or_404(router: Router, path: str) -> Resolution:
 
 
 # --8<-- [end:resolve]
+
+
+# --8<-- [start:dispatch]
+import dataclasses
+
+
+def dispatch(router: RouteTable, request: Request) -> Response:
+    """Turn the router's decision into a response; a route's handler gets the params."""
+    if "\ufffd" in request.path:  # what the core put for bytes that are not UTF-8
+        return problem(400, "the path is not valid UTF-8")
+    found = resolve(router, request.method, request.path)
+    if found.route is not None:  # typed values: request.params["user_id"] is an int
+        return found.route.handler(dataclasses.replace(request, params=found.params))
+    if found.status == 405:
+        detail = f"{request.method} is not allowed on {request.path}"
+        return problem(405, detail, [("Allow", found.allow)])
+    if found.status == 308:
+        query = urllib.parse.urlencode(
+            request.query, doseq=True, quote_via=urllib.parse.quote
+        )  # rebuilt from the parsed query: a space comes out as %20
+        location = found.location + (f"?{query}" if query else "")
+        return text(f"moved to {location}\n", 308, [("Location", location)])
+    return problem(404, f"no route for {request.path}")
+
+
+class Router(RouteTable):
+    """A route table that is also a core `Handler`: call it with a `Request`."""
+
+    def __call__(self, request: Request) -> Response:
+        return dispatch(self, request)
+
+
+# --8<-- [end:dispatch]
 
 
 # --8<-- [start:url_for]
@@ -243,7 +278,7 @@ def fits(converter: Converter, text: str, value: Any) -> bool:
         return False
 
 
-def url_for(router: Router, name: str, /, **params: Any) -> str:
+def url_for(router: RouteTable, name: str, /, **params: Any) -> str:
     """Build the percent-encoded path of a named route from its parameters.
 
     Refuses a value that would not come back unchanged from the same route.
@@ -268,129 +303,46 @@ def url_for(router: Router, name: str, /, **params: Any) -> str:
 # --8<-- [end:url_for]
 
 
-# --8<-- [start:wsgi_app]
-from http import HTTPStatus
-
-
-def router_app(router: Router) -> Callable[..., list[bytes]]:
-    """A WSGI application that answers with the router's decision."""
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        method = environ["REQUEST_METHOD"]
-        try:  # PEP 3333 hands us the bytes as latin-1; the routes are UTF-8
-            path = environ["PATH_INFO"].encode("latin-1").decode("utf-8")
-        except UnicodeDecodeError:
-            found = Resolution(400)
-        else:
-            found = resolve(router, method, path)
-        headers = [("Content-Type", "text/plain; charset=utf-8")]
-        if found.route is not None:
-            body = found.route.handler(**found.params).encode()
-        else:
-            body = f"{found.status} {HTTPStatus(found.status).phrase}\n".encode()
-        if found.allow is not None:
-            headers.append(("Allow", found.allow))
-        if found.location is not None:
-            query = environ.get("QUERY_STRING")
-            headers.append(
-                ("Location", found.location + (f"?{query}" if query else ""))
-            )
-        headers.append(("Content-Length", str(len(body))))
-        start_response(f"{found.status} {HTTPStatus(found.status).phrase}", headers)
-        return [b"" if method == "HEAD" else body]  # same headers, no content
-
-    return app
-
-
-# --8<-- [end:wsgi_app]
-
-
 # --8<-- [start:example_routes]
 router = Router()
 
 
 @router.route("GET", "/")
-def home() -> str:
-    return "home\n"
+def home(request: Request) -> Response:
+    return text("home\n")
 
 
 @router.route("GET", "/users/me")
-def me() -> str:
-    return "the signed-in user\n"
+def me(request: Request) -> Response:
+    return text("the signed-in user\n")
 
 
 @router.route("GET", "/users/{user_id:int}")
-def show_user(user_id: int) -> str:
-    return f"user number {user_id}\n"
+def show_user(request: Request) -> Response:
+    return text(f"user number {request.params['user_id']}\n")
 
 
 @router.route("DELETE", "/users/{user_id:int}")
-def delete_user(user_id: int) -> str:
-    return f"deleted user {user_id}\n"
+def delete_user(request: Request) -> Response:
+    return text(f"deleted user {request.params['user_id']}\n")
 
 
 @router.route("GET", "/users/{name:str}")
-def user_by_name(name: str) -> str:
-    return f"user called {name}\n"
+def user_by_name(request: Request) -> Response:
+    return text(f"user called {request.params['name']}\n")
 
 
 @router.route("GET", "/files/{file_path:path}")
-def download(file_path: str) -> str:
-    return f"file {file_path}\n"
+def download(request: Request) -> Response:
+    return text(f"file {request.params['file_path']}\n")
 
 
 @router.route("GET POST", "/posts/")
-def posts() -> str:
-    return "posts\n"
+def posts(request: Request) -> Response:
+    return text("posts\n")
 
 
 # --8<-- [end:example_routes]
-
-
-# --8<-- [start:serve]
-import http.client
-import threading
-import wsgiref.simple_server
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-
-class QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
-    """wsgiref's request handler without its access log on stderr."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Say nothing."""
-
-
-@contextmanager
-def serving(app: Callable[..., list[bytes]]) -> Iterator[tuple[str, int]]:
-    """Serve a WSGI app with wsgiref on a free loopback port; stop and close after."""
-    server = wsgiref.simple_server.make_server(
-        "127.0.0.1", 0, app, handler_class=QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,))
-    thread.start()
-    try:
-        yield server.server_address[:2]
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
-
-
-def ask(address: tuple[str, int], method: str, path: str) -> tuple[int, str, str]:
-    """One request with http.client: the status, Allow or Location, and the body."""
-    conn = http.client.HTTPConnection(*address, timeout=5)
-    try:
-        conn.request(method, path)
-        answer = conn.getresponse()
-        extra = answer.getheader("Allow") or answer.getheader("Location") or ""
-        return answer.status, extra, answer.read().decode()
-    finally:
-        conn.close()
-
-
-# --8<-- [end:serve]
 
 
 # The demo's `#>` lines are the output that the docs test checks; ruff format would
@@ -437,15 +389,25 @@ if __name__ == "__main__":
         #> name='a/b' does not fit {name:str}
     # --8<-- [end:demo_url_for]
     # --8<-- [start:demo_http]
-    with serving(router_app(router)) as address:
-        print(ask(address, "GET", "/users/42"))
-        #> (200, '', 'user number 42\n')
-        print(ask(address, "PUT", "/users/42"))
-        #> (405, 'DELETE, GET, HEAD', '405 Method Not Allowed\n')
-        print(ask(address, "GET", "/posts?page=2"))
-        #> (308, '/posts/?page=2', '308 Permanent Redirect\n')
-        print(ask(address, "GET", url_for(router, "user_by_name", name="Zoë")))
-        #> (200, '', 'user called Zoë\n')
-        print(ask(address, "GET", "/nowhere"))
-        #> (404, '', '404 Not Found\n')
+    from snippets.application.app_core import call, serving
+
+    with serving(router) as server:
+        reply = call(server, "GET", "/users/42")
+        print(reply.status, reply.body)
+        #> 200 b'user number 42\n'
+        reply = call(server, "HEAD", "/users/42")
+        print(reply.status, reply.header("content-length"), reply.body)
+        #> 200 15 b''
+        reply = call(server, "PUT", "/users/42")
+        print(reply.status, reply.header("allow"), reply.json()["detail"])
+        #> 405 DELETE, GET, HEAD PUT is not allowed on /users/42
+        reply = call(server, "GET", "/posts?page=2")
+        print(reply.status, reply.header("location"))
+        #> 308 /posts/?page=2
+        reply = call(server, "GET", url_for(router, "user_by_name", name="Zoë"))
+        print(reply.status, reply.body.decode("utf-8").strip())
+        #> 200 user called Zoë
+        reply = call(server, "GET", "/nowhere")
+        print(reply.status, reply.json()["title"])
+        #> 404 Not Found
     # --8<-- [end:demo_http]

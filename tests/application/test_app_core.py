@@ -71,6 +71,12 @@ def test_from_wire_splits_the_target_and_decodes_the_path() -> None:
     assert request.params == {}
 
 
+def test_a_target_starting_with_two_slashes_keeps_its_path() -> None:
+    raw = wire.Request("GET", "//evil.example/x?a=1", "HTTP/1.1", [("Host", "a")], b"")
+    request = from_wire(raw)
+    assert (request.path, request.query) == ("//evil.example/x", {"a": ["1"]})
+
+
 def test_header_joins_repeated_fields_in_order_and_ignores_case() -> None:
     request = Request("GET", "/", headers=[("Accept", "a/b"), ("ACCEPT", "c/d")])
     assert request.header("accept") == "a/b, c/d"
