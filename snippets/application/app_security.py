@@ -11,177 +11,23 @@ CSRF defences (SameSite cookies, Sec-Fetch-Site and Origin checks, a synchronize
 compared in constant time); an SSRF-resistant fetcher (scheme and port allow-lists,
 every resolved address checked with `ipaddress`, the connection pinned to the checked
 address, every redirect checked again); an allow-list of writable fields against mass
-assignment; and security headers (CSP, nosniff, Referrer-Policy, frame-ancestors, HSTS
-over HTTPS only).
+assignment; and security headers (CSP, nosniff, Referrer-Policy, frame-ancestors, and
+HSTS for a deployment that serves HTTPS).
 
-Read first: the middleware page (`snippets/application/middleware.py`) for the
-handler-wraps-handler shape that `with_security_headers` uses.
+Read first: the app_core page (`docs/application/app_core.md`, "The application
+core"): every handler here is a core handler run with its `serving`, and the security
+headers are one of its middleware, so this module builds on
+`snippets.application.app_core`. The middleware page shows more of that shape.
 
 What it leaves out: it is not a complete HTML sanitizer, a web application firewall, an
 authentication system or a network egress firewall; DNS rebinding is only mitigated for
-the connections this module makes itself. Use your framework's escaping, CSRF and
-session machinery, and a network-level egress policy, in production.
+the connections this module makes itself. The core speaks plain HTTP, so HTTPS (the
+Secure cookie, HSTS) is a property of the deployment that the handlers are told. Use
+your framework's escaping, CSRF and session machinery, and a network-level egress
+policy, in production.
 
 Run it: `python -m snippets.application.app_security`.
 """
-
-# --8<-- [start:app]
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-
-@dataclass
-class Request:
-    """What a handler sees: header names are lower-case; scheme is http or https."""
-
-    method: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    scheme: str = "http"
-
-
-@dataclass
-class Response:
-    """What a handler returns; middleware may add headers on the way out."""
-
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Request], Response]
-Routes = dict[tuple[str, str], Handler]
-
-
-def text(status: int, body: str, content_type: str = "text/plain") -> Response:
-    """A response whose body is `body` encoded as UTF-8, with its charset declared."""
-    headers = {"Content-Type": f"{content_type}; charset=utf-8"}
-    return Response(status, body.encode(), headers)
-
-
-def safely(handler: Callable[[], Response]) -> Response:
-    """Bad input is a 400 and a bug is a 500; neither leaks a traceback."""
-    try:
-        return handler()
-    except ValueError:
-        return text(400, "bad request\n")
-    except Exception:
-        return text(500, "internal error\n")
-
-
-# --8<-- [end:app]
-
-
-# --8<-- [start:server]
-import http.server
-import ssl
-from urllib.parse import parse_qsl, urlsplit
-
-MAX_BODY = 64 * 1024
-
-
-class RouteHandler(http.server.BaseHTTPRequestHandler):
-    """Turns the parsed HTTP request into a Request, and a Response back into bytes."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = 5  # an idle keep-alive connection is closed after this many seconds
-
-    def do_GET(self) -> None:
-        self.send(safely(self.dispatch))
-
-    do_POST = do_PATCH = do_GET
-
-    def dispatch(self) -> Response:
-        length = int(self.headers.get("Content-Length") or 0)  # ValueError: 400
-        if not 0 <= length <= MAX_BODY:
-            return text(413, "body too large\n")
-        target = urlsplit(self.path)
-        request = Request(
-            self.command,
-            target.path,
-            dict(parse_qsl(target.query, max_num_fields=20)),
-            {name.lower(): value for name, value in self.headers.items()},
-            self.rfile.read(length),
-            "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
-        )
-        handler = self.server.routes.get((request.method, request.path))
-        return handler(request) if handler else text(404, "not found\n")
-
-    def send(self, response: Response) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        self.wfile.write(response.body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the demo's output to what the page shows."""
-
-
-# --8<-- [end:server]
-
-
-# --8<-- [start:serving]
-import contextlib
-import http.client
-import threading
-from collections.abc import Iterator
-
-
-class AppServer(http.server.ThreadingHTTPServer):
-    """A loopback HTTP server that dispatches to `routes` by method and path."""
-
-    daemon_threads = True
-
-    def __init__(self, routes: Routes) -> None:
-        super().__init__(("127.0.0.1", 0), RouteHandler)
-        self.routes = routes
-
-
-@contextlib.contextmanager
-def serving(routes: Routes, tls: ssl.SSLContext | None = None) -> Iterator[AppServer]:
-    """Serve `routes` on a free loopback port (TLS if given) until the block ends."""
-    server = AppServer(routes)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def origin_of(server: AppServer) -> str:
-    """The origin (scheme, host and port) that the server's pages come from."""
-    host, port = server.server_address[:2]
-    return f"http://{host}:{port}"
-
-
-def call(
-    server: AppServer,
-    method: str,
-    path: str,
-    body: str = "",
-    headers: dict[str, str] | None = None,
-) -> tuple[int, http.client.HTTPMessage, str]:
-    """One request with http.client: the status, the headers and the body text."""
-    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=5)
-    try:
-        conn.request(method, path, body=body.encode(), headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read().decode()
-    finally:
-        conn.close()
-
-
-# --8<-- [end:serving]
-
 
 # --8<-- [start:sqli]
 import sqlite3
@@ -241,6 +87,9 @@ def escape_html(value: str) -> str:
 
 
 # --8<-- [start:xss]
+from urllib.parse import urlsplit
+
+
 def profile_page_vulnerable(name: str, website: str) -> str:
     """VULNERABLE: user data pasted into HTML as if it were markup."""
     return f'<h1>{name}</h1><a href="{website}" title="{name}">site</a>'
@@ -316,19 +165,27 @@ def settings_script(settings: dict[str, str]) -> str:
 
 # --8<-- [start:bank]
 import secrets
+import threading
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl
+
+from snippets.application.app_core import Handler, Request, Response, problem, text
+
+HTML = ("Content-Type", "text/html; charset=utf-8")
 
 
 def form(request: Request) -> dict[str, str]:
-    """The fields of an application/x-www-form-urlencoded body (at most 20)."""
-    return dict(parse_qsl(request.body.decode(), max_num_fields=20))
+    """The fields of an application/x-www-form-urlencoded body."""
+    return dict(parse_qsl(request.body.decode(errors="replace")))
 
 
 @dataclass
 class Bank:
-    """Balances and cookie sessions; `origin` is where the bank serves its pages."""
+    """Balances and cookie sessions; `origin` is where clients reach the bank."""
 
-    origin: str = "http://127.0.0.1"
+    origin: str = "http://127.0.0.1"  # "https://..." when TLS ends at a proxy in front
     balances: dict[str, int] = field(default_factory=lambda: {"alice": 100, "eve": 0})
     sessions: dict[str, str] = field(default_factory=dict)  # session id -> user
     tokens: dict[str, str] = field(default_factory=dict)  # session id -> CSRF token
@@ -339,17 +196,17 @@ def log_in(bank: Bank, request: Request) -> Response:
     """Start a session (no password: authentication is another page's subject)."""
     user = form(request).get("user", "")
     if user not in bank.balances:
-        return text(403, "unknown user\n")
+        return problem(403, "unknown user")
     session = secrets.token_urlsafe(32)
     bank.sessions[session], bank.tokens[session] = user, secrets.token_urlsafe(32)
-    secure = "; Secure" if request.scheme == "https" else ""
+    secure = "; Secure" if bank.origin.startswith("https://") else ""
     cookie = f"session={session}; Path=/; HttpOnly; SameSite=Lax{secure}"
-    return Response(204, headers={"Set-Cookie": cookie})
+    return Response(204, headers=[("Set-Cookie", cookie)])
 
 
 def session_of(bank: Bank, request: Request) -> str | None:
     """The session id in the request's cookie, if it names a live session."""
-    cookies = SimpleCookie(request.headers.get("cookie", ""))
+    cookies = SimpleCookie(request.header("cookie") or "")
     session = cookies["session"].value if "session" in cookies else ""
     return session if session in bank.sessions else None
 
@@ -358,15 +215,14 @@ def transfer_form(bank: Bank, request: Request) -> Response:
     """The bank's own form, with the session's CSRF token in a hidden field."""
     session = session_of(bank, request)
     if session is None:
-        return text(401, "log in first\n")
+        return problem(401, "log in first")
     token = escape_html(bank.tokens[session])
-    return text(
-        200,
+    page = (
         f'<form method="post" action="/transfer">'
         f'<input type="hidden" name="csrf_token" value="{token}">'
-        '<input name="to"><input name="amount"></form>',
-        "text/html",
+        '<input name="to"><input name="amount"></form>'
     )
+    return Response(200, page.encode(), [HTML])
 
 
 # --8<-- [end:bank]
@@ -376,21 +232,21 @@ def transfer_form(bank: Bank, request: Request) -> Response:
 def move_money(bank: Bank, user: str, fields: dict[str, str]) -> Response:
     """Move `amount` from `user` to `to`, if both are valid."""
     to, amount = fields.get("to", ""), fields.get("amount", "")
-    if to not in bank.balances or not amount.isdigit():
-        return text(400, "bad transfer\n")
+    if to not in bank.balances or not (amount.isascii() and amount.isdigit()):
+        return problem(400, "bad transfer")
     with bank.lock:
         if int(amount) > bank.balances[user]:
-            return text(400, "insufficient funds\n")
+            return problem(400, "insufficient funds")
         bank.balances[user] -= int(amount)
         bank.balances[to] += int(amount)
-    return text(200, f"sent {amount} to {to}\n")
+    return text(f"sent {amount} to {to}\n")
 
 
 def transfer_vulnerable(bank: Bank, request: Request) -> Response:
     """VULNERABLE: the session cookie alone authorizes the transfer."""
     session = session_of(bank, request)
     if session is None:
-        return text(401, "log in first\n")
+        return problem(401, "log in first")
     return move_money(bank, bank.sessions[session], form(request))
 
 
@@ -403,10 +259,10 @@ import hmac
 
 def cross_site_reason(request: Request, origin: str) -> str | None:
     """Why the browser says this request came from another origin, or None."""
-    site = request.headers.get("sec-fetch-site")
+    site = request.header("sec-fetch-site")
     if site is not None and site != "same-origin":
         return f"Sec-Fetch-Site is {site}"
-    sender = request.headers.get("origin")
+    sender = request.header("origin")
     if sender is not None and sender != origin:
         return f"Origin {sender} is not {origin}"
     return None
@@ -416,24 +272,35 @@ def transfer(bank: Bank, request: Request) -> Response:
     """FIXED: refuse cross-site requests, then require the session's CSRF token."""
     session = session_of(bank, request)
     if session is None:
-        return text(401, "log in first\n")
+        return problem(401, "log in first")
     if reason := cross_site_reason(request, bank.origin):
-        return text(403, f"cross-site request refused: {reason}\n")
+        return problem(403, f"cross-site request refused: {reason}")
     fields = form(request)
     sent = fields.get("csrf_token", "").encode()
     if not hmac.compare_digest(sent, bank.tokens[session].encode()):
-        return text(403, "missing or wrong CSRF token\n")
+        return problem(403, "missing or wrong CSRF token")
     return move_money(bank, bank.sessions[session], fields)
 
 
-def bank_routes(bank: Bank, fixed: bool) -> Routes:
-    """The bank's routes, with the vulnerable or the fixed transfer handler."""
-    move = transfer if fixed else transfer_vulnerable
-    return {
-        ("POST", "/login"): lambda request: log_in(bank, request),
-        ("GET", "/transfer"): lambda request: transfer_form(bank, request),
-        ("POST", "/transfer"): lambda request: move(bank, request),
+def bank_app(bank: Bank, fixed: bool) -> Handler:
+    """The bank as one handler, with the vulnerable or the fixed transfer."""
+    routes = {
+        ("POST", "/login"): log_in,
+        ("GET", "/transfer"): transfer_form,
+        ("POST", "/transfer"): transfer if fixed else transfer_vulnerable,
     }
+
+    def app(request: Request) -> Response:
+        route = routes.get((request.method, request.path))
+        return route(bank, request) if route else problem(404, "no such page")
+
+    return app
+
+
+def origin_of(server: Any) -> str:
+    """The origin (scheme, host and port) a loopback server's pages come from."""
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}"
 
 
 # --8<-- [end:csrf_fix]
@@ -442,10 +309,12 @@ def bank_routes(bank: Bank, fixed: bool) -> Routes:
 # --8<-- [start:ssrf_vulnerable]
 import urllib.request
 
+from snippets.application.app_core import MAX_BODY, TIMEOUT
+
 
 def preview_vulnerable(url: str) -> bytes:
     """VULNERABLE: fetch any URL: any scheme, any host, redirects followed."""
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
         return response.read(MAX_BODY)
 
 
@@ -484,6 +353,8 @@ def refuse_reason(ip: IPAddress) -> str | None:
 
 # --8<-- [start:url_check]
 import socket
+import ssl
+from collections.abc import Callable
 from urllib.parse import SplitResult
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -497,7 +368,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """What the fetcher may reach, and how much it reads."""
+    """What the fetcher may reach."""
 
     ports: frozenset[int] = frozenset({80, 443})  # not 22, 6379, 11211...
     refuse: Callable[[IPAddress], str | None] = refuse_reason
@@ -548,6 +419,7 @@ def preview_checked_by_name(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> b
 
 
 # --8<-- [start:fetch]
+import http.client
 from urllib.parse import urljoin, urlunsplit
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -555,13 +427,13 @@ REDIRECTS = {301, 302, 303, 307, 308}
 
 def open_pinned(dest: Destination, policy: FetchPolicy) -> http.client.HTTPConnection:
     """A connection to dest's host name that dials the checked address."""
-    port = dest.url.port or DEFAULT_PORTS[dest.url.scheme]
+    host, port = dest.url.hostname, dest.url.port or DEFAULT_PORTS[dest.url.scheme]
     if dest.url.scheme == "https":
         conn = http.client.HTTPSConnection(
-            dest.url.hostname, port, timeout=5, context=policy.tls
+            host, port, timeout=TIMEOUT, context=policy.tls
         )
     else:
-        conn = http.client.HTTPConnection(dest.url.hostname, port, timeout=5)
+        conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
     # http.client dials through this hook; TLS still checks the certificate's name.
     conn._create_connection = lambda _, *args: socket.create_connection(
         (str(dest.ip), port), *args
@@ -595,12 +467,12 @@ def preview_handler(fetcher: Callable[[str], bytes]) -> Handler:
 
     def handle(request: Request) -> Response:
         try:
-            page = fetcher(request.query.get("url", ""))
-        except ForbiddenDestination as refused:
-            return text(400, f"refused: {refused}\n")
+            page = fetcher(request.query.get("url", [""])[-1])
+        except ValueError as refused:  # ForbiddenDestination, or not a URL at all
+            return problem(400, f"refused: {refused}")
         except (OSError, http.client.HTTPException):
-            return text(502, "could not fetch that URL\n")
-        return text(200, page[:200].decode(errors="replace"))
+            return problem(502, "could not fetch that URL")
+        return text(page[:200].decode(errors="replace"))
 
     return handle
 
@@ -611,9 +483,11 @@ def preview_handler(fetcher: Callable[[str], bytes]) -> Handler:
 # --8<-- [start:mass_assignment]
 from dataclasses import asdict
 
+from snippets.application.app_core import json_response
+
 
 def json_object(request: Request) -> dict[str, object]:
-    """The body as a JSON object; ValueError (so a 400) for anything else."""
+    """The body as a JSON object; ValueError for anything else."""
     value = json.loads(request.body)
     if not isinstance(value, dict):
         raise ValueError("the body must be a JSON object")
@@ -633,7 +507,7 @@ def update_account_vulnerable(account: Account, request: Request) -> Response:
     """VULNERABLE: every field the client sends is copied onto the account."""
     for name, value in json_object(request).items():
         setattr(account, name, value)
-    return text(200, json.dumps(asdict(account)), "application/json")
+    return json_response(asdict(account))
 
 
 # --8<-- [end:mass_assignment]
@@ -648,24 +522,35 @@ def update_account(account: Account, request: Request) -> Response:
     changes = json_object(request)
     refused = sorted(set(changes) - WRITABLE.keys())
     if refused:
-        return text(400, f"not writable: {', '.join(refused)}\n")
+        return problem(400, f"not writable: {', '.join(refused)}")
     if not all(isinstance(value, WRITABLE[name]) for name, value in changes.items()):
-        return text(400, "wrong type\n")
+        return problem(400, "wrong type")
     for name, value in changes.items():
         setattr(account, name, value)
-    return text(200, json.dumps(asdict(account)), "application/json")
+    return json_response(asdict(account))
 
 
-def account_routes(account: Account, fixed: bool) -> Routes:
-    """PATCH /account with the vulnerable or the fixed update handler."""
+def account_app(account: Account, fixed: bool) -> Handler:
+    """PATCH /account with the vulnerable or the fixed update."""
     update = update_account if fixed else update_account_vulnerable
-    return {("PATCH", "/account"): lambda request: update(account, request)}
+
+    def app(request: Request) -> Response:
+        try:
+            return update(account, request)
+        except ValueError as error:  # not JSON, or not an object: the client's fault
+            return problem(400, str(error))
+
+    return app
 
 
 # --8<-- [end:mass_assignment_fix]
 
 
 # --8<-- [start:headers]
+from dataclasses import replace
+
+from snippets.application.app_core import Middleware
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -675,30 +560,37 @@ SECURITY_HEADERS = {
 }
 # A year, subdomains included: send it only once every subdomain serves HTTPS, and start
 # with a short max-age (see the page's pitfalls): browsers keep it for that long.
-HSTS = "max-age=31536000; includeSubDomains"
+HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
 
 
-def with_security_headers(handler: Handler) -> Handler:
-    """Middleware: add the security headers a handler did not set itself."""
+def adding(extra: dict[str, str]) -> Middleware:
+    """A middleware that adds each of `extra`'s headers the handler did not set."""
 
-    def wrapped(request: Request) -> Response:
-        response = handler(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.scheme == "https":  # RFC 6797 section 7.2: never over plain HTTP
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
-        return response
+    def middleware(handler: Handler) -> Handler:
+        def wrapped(request: Request) -> Response:
+            response = handler(request)
+            new = [(k, v) for k, v in extra.items() if response.header(k) is None]
+            return replace(response, headers=[*response.headers, *new])
 
-    return wrapped
+        return wrapped
+
+    return middleware
+
+
+with_security_headers = adding(SECURITY_HEADERS)
+# RFC 6797 section 7.2: never over plain HTTP. The core speaks plain HTTP, so stack this
+# only in a deployment whose clients reach it over HTTPS (TLS ends at a proxy in front).
+with_hsts = adding(HSTS)
 
 
 def profile_handler(render: Callable[[str, str], str]) -> Handler:
     """GET /profile?name=...&website=...: a profile page rendered by `render`."""
-    return lambda request: text(
-        200,
-        render(request.query.get("name", ""), request.query.get("website", "")),
-        "text/html",
-    )
+
+    def handle(request: Request) -> Response:
+        name, website = (request.query.get(k, [""])[-1] for k in ("name", "website"))
+        return Response(200, render(name, website).encode(), [HTML])
+
+    return handle
 
 
 # --8<-- [end:headers]
@@ -709,6 +601,8 @@ def profile_handler(render: Callable[[str, str], str]) -> Handler:
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_sqli]
+    import contextlib
+
     attack = "nobody' UNION SELECT owner, secret FROM api_keys --"
     with contextlib.closing(open_db()) as db:
         print(find_users_vulnerable(db, attack))
@@ -756,61 +650,65 @@ if __name__ == "__main__":
     #> {"theme": "\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e"}
     # --8<-- [end:demo_contexts]
     # --8<-- [start:demo_csrf]
-    forged = {  # what the browser sends when evil.example's page submits a form
-        "Origin": "http://evil.example",
-        "Sec-Fetch-Site": "cross-site",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    from snippets.application.app_core import call, serving
+
+    forged = [  # what the browser sends when evil.example's page submits a form
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ]
     for fixed in (False, True):
         bank = Bank()
-        with serving(bank_routes(bank, fixed)) as server:
+        with serving(bank_app(bank, fixed)) as server:
             bank.origin = origin_of(server)
-            _, headers, _ = call(server, "POST", "/login", "user=alice")
-            cookie = headers["Set-Cookie"].split(";")[0]  # the browser keeps it
-            status, _, body = call(server, "POST", "/transfer", "to=eve&amount=100",
-                                   {**forged, "Cookie": cookie})
-        print(status, body.strip(), "| eve has", bank.balances["eve"])
-        #> 200 sent 100 to eve | eve has 100
-        #> 403 cross-site request refused: Sec-Fetch-Site is cross-site | eve has 0
-    print(headers["Set-Cookie"].partition("; ")[2])
+            login = call(server, "POST", "/login", b"user=alice")
+            cookie = login.header("Set-Cookie").split(";")[0]  # the browser keeps it
+            reply = call(server, "POST", "/transfer", b"to=eve&amount=100",
+                         [*forged, ("Cookie", cookie)])
+        print(reply.status, "| eve has", bank.balances["eve"])
+        #> 200 | eve has 100
+        #> 403 | eve has 0
+    print(reply.json()["detail"])
+    #> cross-site request refused: Sec-Fetch-Site is cross-site
+    print(login.header("Set-Cookie").partition("; ")[2])
     #> Path=/; HttpOnly; SameSite=Lax
     # --8<-- [end:demo_csrf]
     # --8<-- [start:demo_csrf_token]
     bank = Bank()
-    with serving(bank_routes(bank, fixed=True)) as server:
+    with serving(bank_app(bank, fixed=True)) as server:
         bank.origin = origin_of(server)
-        _, headers, _ = call(server, "POST", "/login", "user=alice")
-        cookie = headers["Set-Cookie"].split(";")[0]
-        _, _, page = call(server, "GET", "/transfer", headers={"Cookie": cookie})
+        login = call(server, "POST", "/login", b"user=alice")
+        cookie = ("Cookie", login.header("Set-Cookie").split(";")[0])
+        page = call(server, "GET", "/transfer", headers=[cookie]).body.decode()
         token = start_tags(page)[1][1]["value"]  # the hidden field of the bank's form
-        same_origin = {"Cookie": cookie, "Origin": bank.origin,
-                       "Sec-Fetch-Site": "same-origin"}
-        for sent in ("", "guessed", token):
-            status, _, body = call(server, "POST", "/transfer",
-                                   f"to=eve&amount=30&csrf_token={sent}", same_origin)
-            print(status, body.strip())
-            #> 403 missing or wrong CSRF token
-            #> 403 missing or wrong CSRF token
-            #> 200 sent 30 to eve
+        same_origin = [cookie, ("Origin", bank.origin),
+                       ("Sec-Fetch-Site", "same-origin")]
+        statuses = [
+            call(server, "POST", "/transfer",
+                 f"to=eve&amount=30&csrf_token={sent}".encode(), same_origin).status
+            for sent in ("", "guessed", token)
+        ]
+    print(statuses, bank.balances)
+    #> [403, 403, 200] {'alice': 70, 'eve': 30}
     # --8<-- [end:demo_csrf_token]
     # --8<-- [start:demo_ssrf]
     admin_hits = []
 
     def admin_page(request: Request) -> Response:
         admin_hits.append(request.path)
-        return text(200, "internal admin: db password is hunter2\n")
+        return text("internal admin: db password is hunter2\n")
 
-    with serving({("GET", "/admin"): admin_page}) as admin:
+    with serving(admin_page) as admin:
         target = origin_of(admin) + "/admin"
-        vulnerable = {("GET", "/preview"): preview_handler(preview_vulnerable)}
-        with serving(vulnerable) as app:
-            print(call(app, "GET", f"/preview?url={target}")[::2])
-            #> (200, 'internal admin: db password is hunter2\n')
+        with serving(preview_handler(preview_vulnerable)) as app:
+            reply = call(app, "GET", f"/preview?url={target}")
+            print(reply.status, reply.body)
+            #> 200 b'internal admin: db password is hunter2\n'
         any_port = FetchPolicy(ports=frozenset({admin.server_address[1]}))
-        fixed = {("GET", "/preview"): preview_handler(lambda u: fetch(u, any_port))}
-        with serving(fixed) as app:
-            print(call(app, "GET", f"/preview?url={target}")[::2])
-            #> (400, 'refused: 127.0.0.1 is loopback\n')
+        with serving(preview_handler(lambda url: fetch(url, any_port))) as app:
+            reply = call(app, "GET", f"/preview?url={target}")
+            print(reply.status, reply.json()["detail"])
+            #> 400 refused: 127.0.0.1 is loopback
     print(admin_hits)
     #> ['/admin']
     # --8<-- [end:demo_ssrf]
@@ -837,37 +735,42 @@ if __name__ == "__main__":
             #> file:///etc/passwd                        file: URLs are not allowed
     # --8<-- [end:demo_ssrf_check]
     # --8<-- [start:demo_mass]
-    attack = '{"name": "Mallory", "is_admin": true}'
+    attack = b'{"name": "Mallory", "is_admin": true}'
     for fixed in (False, True):
         account = Account("bob", "bob@example.com")
-        with serving(account_routes(account, fixed)) as server:
-            status, _, body = call(server, "PATCH", "/account", attack)
-        print(status, account.is_admin, body.strip())
-        #> 200 True {"name": "Mallory", "email": "bob@example.com", "is_admin": true}
-        #> 400 False not writable: is_admin
+        with serving(account_app(account, fixed)) as server:
+            reply = call(server, "PATCH", "/account", attack)
+        print(reply.status, account)
+        #> 200 Account(name='Mallory', email='bob@example.com', is_admin=True)
+        #> 400 Account(name='bob', email='bob@example.com', is_admin=False)
+    print(reply.json()["detail"])
+    #> not writable: is_admin
     # --8<-- [end:demo_mass]
     # --8<-- [start:demo_headers]
-    for render in (profile_page_vulnerable, profile_page):
-        handler = profile_handler(render)
-        if render is profile_page:
-            handler = with_security_headers(handler)
-        with serving({("GET", "/profile"): handler}) as server:
-            status, headers, _ = call(server, "GET", "/profile?name=bob")
-        print(status, sum(name in headers for name in SECURITY_HEADERS), "of 4 headers")
-        #> 200 0 of 4 headers
-        #> 200 4 of 4 headers
+    from snippets.application.app_core import stack
+
+    plain = profile_handler(profile_page)
+    for app in (plain, stack(plain, with_security_headers)):
+        with serving(app) as server:
+            reply = call(server, "GET", "/profile?name=bob")
+        print(reply.status, sum(reply.header(h) is not None for h in SECURITY_HEADERS))
+        #> 200 0
+        #> 200 4
     for name in ("X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options"):
-        print(f"{name}: {headers[name]}")
+        print(f"{name}: {reply.header(name)}")
         #> X-Content-Type-Options: nosniff
         #> Referrer-Policy: strict-origin-when-cross-origin
         #> X-Frame-Options: DENY
-    for directive in headers["Content-Security-Policy"].split("; "):
+    for directive in reply.header("Content-Security-Policy").split("; "):
         print(directive)
         #> default-src 'self'
         #> object-src 'none'
         #> base-uri 'none'
         #> form-action 'self'
         #> frame-ancestors 'none'
-    print(headers["Strict-Transport-Security"])  # plain HTTP: no HSTS
+    print(reply.header("Strict-Transport-Security"))  # plain HTTP: no HSTS
     #> None
+    behind_tls = stack(plain, with_hsts, with_security_headers)  # an HTTPS deployment
+    print(behind_tls(Request("GET", "/profile")).header("Strict-Transport-Security"))
+    #> max-age=31536000; includeSubDomains
     # --8<-- [end:demo_headers]

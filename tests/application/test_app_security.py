@@ -3,20 +3,21 @@ and fails on the fixed one.
 
 Oracles: sqlite3 runs the SQL; html.escape and html.parser (a real HTML tokenizer) judge
 the escaping; json.loads reads what json_for_script writes; http.cookies parses the
-session cookie; http.client and urllib talk to the handlers over loopback; trustme makes
-the certificates for the HTTPS cases; Chromium (the browser-marked tests) shows whether an
-injected script runs, whether a page can be framed, and which headers and cookies a
-forged cross-site form really carries. Every network test stays on loopback: a guard
-refuses any connect() to another address before the operating system sees it, and the
-"internal admin" that the SSRF attacks aim at is a second loopback server that counts
-its visitors. Private addresses other than loopback are only checked, never connected to.
+session cookie; http.client (the shared test client) and urllib talk to the handlers,
+served by the application core, over loopback; trustme makes the certificate of the
+TLS page's server that the HTTPS fetch connects to; Chromium (the browser-marked tests)
+shows whether an injected script runs, whether a page can be framed, and which headers
+and cookies a forged cross-site form really carries. Every network test stays on
+loopback: a guard refuses any connect() to another address before the operating system
+sees it, and the "internal admin" that the SSRF attacks aim at is a second loopback
+server that counts its visitors. Private addresses other than loopback are only checked,
+never connected to.
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
-import http.client
 import ipaddress
 import json
 import re
@@ -34,7 +35,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from snippets.application import app_security as sec
-from tests.helpers import raw_exchange, run_demo
+from snippets.application.app_core import Request, Response, serving, stack, text
+from tests.helpers import Reply, http_request, raw_exchange
 
 # ---------------------------------------------------------------------------------------
 # Loopback only: the guard and the servers the attacks aim at
@@ -63,40 +65,30 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return attempts
 
 
-class Admin:
-    """The internal admin service: records every request it receives."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-
-    def page(self, request: sec.Request) -> sec.Response:
-        self.hits.append(request.path)
-        return sec.text(200, "internal admin: db password is hunter2\n")
-
-
 @pytest.fixture
 def admin():
-    service = Admin()
-    with sec.serving({("GET", "/admin"): service.page}) as server:
-        server.hits = service.hits
-        server.url = sec.origin_of(server) + "/admin"
+    """The internal admin service: records every request it receives."""
+    hits: list[str] = []
+
+    def page(request: Request) -> Response:
+        hits.append(request.path)
+        return text("internal admin: db password is hunter2\n")
+
+    with serving(page) as server:
+        server.hits, server.url = hits, sec.origin_of(server) + "/admin"
         yield server
 
 
-def redirect(request: sec.Request) -> sec.Response:
-    """GET /go?to=URL: 302 to URL (an open redirect on a 'public' site)."""
-    return sec.Response(302, headers={"Location": request.query.get("to", "")})
-
-
-def hello(request: sec.Request) -> sec.Response:
-    return sec.text(200, "hello from a public page\n")
+def public_page(request: Request) -> Response:
+    """A site the tests treat as public: /go?to=URL is an open redirect, else a page."""
+    if request.path == "/go":
+        return Response(302, headers=[("Location", request.query.get("to", [""])[-1])])
+    return text("hello from a public page\n")
 
 
 @pytest.fixture
 def public_site():
-    """A site the tests treat as public: an open redirect and a page."""
-    routes = {("GET", "/go"): redirect, ("GET", "/hello"): hello}
-    with sec.serving(routes) as server:
+    with serving(public_page) as server:
         yield server
 
 
@@ -110,6 +102,13 @@ def loopback_is_public(*servers) -> sec.FetchPolicy:
 
     ports = frozenset({80} | {server.server_address[1] for server in servers})
     return sec.FetchPolicy(ports=ports, refuse=refuse)
+
+
+def said(reply: Reply) -> str:
+    """What an answer says: a problem document's detail, or the text of the body."""
+    if reply.header("Content-Type") == "application/problem+json":
+        return reply.json()["detail"]
+    return reply.text
 
 
 def test_the_guard_refuses_to_leave_loopback(loopback_only: list[str]) -> None:
@@ -312,10 +311,11 @@ def test_profile_over_http_vulnerable_reflects_markup_fixed_escapes_it() -> None
     path = "/profile?name=" + quote("<script>alert(1)</script>")
     pages = {}
     for render in (sec.profile_page_vulnerable, sec.profile_page):
-        with sec.serving({("GET", "/profile"): sec.profile_handler(render)}) as server:
-            status, headers, pages[render] = sec.call(server, "GET", path)
-        assert status == 200
-        assert headers["Content-Type"] == "text/html; charset=utf-8"
+        with serving(sec.profile_handler(render)) as server:
+            reply = http_request(server, "GET", path)
+        assert reply.status == 200
+        assert reply.header("Content-Type") == "text/html; charset=utf-8"
+        pages[render] = reply.text
     assert "script" in [
         tag for tag, _ in Document(pages[sec.profile_page_vulnerable]).tags
     ]
@@ -325,49 +325,46 @@ def test_profile_over_http_vulnerable_reflects_markup_fixed_escapes_it() -> None
 # ---------------------------------------------------------------------------------------
 # CSRF
 
-FORM = "application/x-www-form-urlencoded"
-FORGED = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
+FORGED = [("Origin", "http://evil.example"), ("Sec-Fetch-Site", "cross-site")]
 
 
 @contextlib.contextmanager
-def bank_server(fixed: bool, tls: ssl.SSLContext | None = None):
+def bank_server(fixed: bool):
     bank = sec.Bank()
-    with sec.serving(sec.bank_routes(bank, fixed), tls) as server:
+    with serving(sec.bank_app(bank, fixed)) as server:
         bank.origin = sec.origin_of(server)
         yield bank, server
 
 
 def log_in(server) -> str:
-    status, headers, _ = sec.call(server, "POST", "/login", "user=alice")
-    assert status == 204
-    return headers["Set-Cookie"].split(";")[0]
+    reply = http_request(server, "POST", "/login", body=b"user=alice")
+    assert reply.status == 204
+    return reply.header("Set-Cookie").split(";")[0]
 
 
-def post_transfer(server, cookie: str, body: str, **headers: str):
-    names = {name.replace("_", "-"): value for name, value in headers.items()}
-    return sec.call(
-        server,
-        "POST",
-        "/transfer",
-        body,
-        {"Cookie": cookie, "Content-Type": FORM, **names},
-    )
+def post_transfer(server, cookie: str, body: str, headers=()) -> Reply:
+    sent = [("Cookie", cookie), FORM, *headers]
+    return http_request(server, "POST", "/transfer", body=body.encode(), headers=sent)
 
 
 def token_from_form(server, cookie: str) -> str:
     """Read the CSRF token as the bank's own page carries it, with a real tokenizer."""
-    status, _, page = sec.call(server, "GET", "/transfer", headers={"Cookie": cookie})
-    assert status == 200
-    fields = {attrs.get("name"): attrs.get("value") for _, attrs in Document(page).tags}
+    reply = http_request(server, "GET", "/transfer", headers=[("Cookie", cookie)])
+    assert reply.status == 200
+    tags = Document(reply.text).tags
+    fields = {attrs.get("name"): attrs.get("value") for _, attrs in tags}
     return fields["csrf_token"]
+
+
+def same_origin(bank: sec.Bank) -> list[tuple[str, str]]:
+    return [("Origin", bank.origin), ("Sec-Fetch-Site", "same-origin")]
 
 
 def test_forged_cross_site_post_moves_money_on_the_vulnerable_bank() -> None:
     with bank_server(fixed=False) as (bank, server):
-        status, _, body = post_transfer(
-            server, log_in(server), "to=eve&amount=100", **FORGED
-        )
-    assert (status, body) == (200, "sent 100 to eve\n")
+        reply = post_transfer(server, log_in(server), "to=eve&amount=100", FORGED)
+    assert (reply.status, reply.text) == (200, "sent 100 to eve\n")
     assert bank.balances == {"alice": 0, "eve": 100}
 
 
@@ -375,24 +372,22 @@ def test_forged_cross_site_post_moves_money_on_the_vulnerable_bank() -> None:
     ("headers", "reason"),
     [
         (FORGED, "Sec-Fetch-Site is cross-site"),
-        ({"Sec-Fetch-Site": "same-site"}, "Sec-Fetch-Site is same-site"),
-        ({"Origin": "http://evil.example"}, "Origin http://evil.example is not"),
-        ({"Origin": "null"}, "Origin null is not"),
+        ([("Sec-Fetch-Site", "same-site")], "Sec-Fetch-Site is same-site"),
+        ([("Origin", "http://evil.example")], "Origin http://evil.example is not"),
+        ([("Origin", "null")], "Origin null is not"),
     ],
     ids=["cross-site", "sibling-subdomain", "origin-only", "null-origin"],
 )
 def test_fixed_bank_refuses_a_request_the_browser_marks_as_foreign(
-    headers: dict[str, str], reason: str
+    headers: list[tuple[str, str]], reason: str
 ) -> None:
     with bank_server(fixed=True) as (bank, server):
         cookie = log_in(server)
         token = token_from_form(server, cookie)  # even the right token does not help
-        names = {name.replace("-", "_"): value for name, value in headers.items()}
-        status, _, body = post_transfer(
-            server, cookie, f"to=eve&amount=100&csrf_token={token}", **names
-        )
-    assert status == 403
-    assert reason in body
+        body = f"to=eve&amount=100&csrf_token={token}"
+        reply = post_transfer(server, cookie, body, headers)
+    assert reply.status == 403
+    assert said(reply).startswith(f"cross-site request refused: {reason}")
     assert bank.balances == {"alice": 100, "eve": 0}
 
 
@@ -405,15 +400,9 @@ def test_fixed_bank_refuses_a_same_origin_post_without_the_right_token(
     sent: str,
 ) -> None:
     with bank_server(fixed=True) as (bank, server):
-        cookie = log_in(server)
-        status, _, body = post_transfer(
-            server,
-            cookie,
-            f"to=eve&amount=100&csrf_token={quote(sent)}",
-            Origin=bank.origin,
-            Sec_Fetch_Site="same-origin",
-        )
-    assert (status, body) == (403, "missing or wrong CSRF token\n")
+        body = f"to=eve&amount=100&csrf_token={quote(sent)}"
+        reply = post_transfer(server, log_in(server), body, same_origin(bank))
+    assert (reply.status, said(reply)) == (403, "missing or wrong CSRF token")
     assert bank.balances["alice"] == 100
 
 
@@ -421,10 +410,9 @@ def test_a_token_from_another_session_is_refused() -> None:
     with bank_server(fixed=True) as (bank, server):
         first, second = log_in(server), log_in(server)
         stolen = token_from_form(server, first)
-        status, _, _ = post_transfer(
-            server, second, f"to=eve&amount=1&csrf_token={stolen}", Origin=bank.origin
-        )
-    assert status == 403
+        body = f"to=eve&amount=1&csrf_token={stolen}"
+        reply = post_transfer(server, second, body, [("Origin", bank.origin)])
+    assert reply.status == 403
     assert bank.balances["alice"] == 100
 
 
@@ -432,51 +420,52 @@ def test_a_client_without_browser_headers_still_needs_the_token() -> None:
     """curl sends neither Origin nor Sec-Fetch-Site: the token is the defence."""
     with bank_server(fixed=True) as (bank, server):
         cookie = log_in(server)
-        refused, _, _ = post_transfer(server, cookie, "to=eve&amount=5")
+        refused = post_transfer(server, cookie, "to=eve&amount=5")
         token = token_from_form(server, cookie)
-        accepted, _, _ = post_transfer(
-            server, cookie, f"to=eve&amount=5&csrf_token={token}"
-        )
-    assert (refused, accepted) == (403, 200)
+        accepted = post_transfer(server, cookie, f"to=eve&amount=5&csrf_token={token}")
+    assert (refused.status, accepted.status) == (403, 200)
     assert bank.balances == {"alice": 95, "eve": 5}
 
 
 def test_the_banks_own_form_with_its_token_still_works() -> None:
     with bank_server(fixed=True) as (bank, server):
         cookie = log_in(server)
-        token = token_from_form(server, cookie)
-        status, _, body = post_transfer(
-            server,
-            cookie,
-            f"to=eve&amount=30&csrf_token={token}",
-            Origin=bank.origin,
-            Sec_Fetch_Site="same-origin",
-        )
-    assert (status, body) == (200, "sent 30 to eve\n")
+        body = f"to=eve&amount=30&csrf_token={token_from_form(server, cookie)}"
+        reply = post_transfer(server, cookie, body, same_origin(bank))
+    assert (reply.status, reply.text) == (200, "sent 30 to eve\n")
     assert bank.balances == {"alice": 70, "eve": 30}
 
 
 @pytest.mark.parametrize("fixed", [False, True])
-def test_transfers_need_a_session_and_a_valid_amount(fixed: bool) -> None:
+def test_transfers_need_a_session_a_known_page_and_a_valid_amount(
+    fixed: bool,
+) -> None:
     with bank_server(fixed) as (bank, server):
-        assert post_transfer(server, "session=forged", "to=eve&amount=1")[0] == 401
-        assert sec.call(server, "GET", "/transfer")[0] == 401
+        assert post_transfer(server, "session=forged", "to=eve&amount=1").status == 401
+        assert http_request(server, "GET", "/transfer").status == 401
+        assert http_request(server, "GET", "/nowhere").status == 404
         cookie = log_in(server)
         token = token_from_form(server, cookie)
-        same_origin = {"Origin": bank.origin, "Sec_Fetch_Site": "same-origin"}
-        for body in ("to=nobody&amount=1", "to=eve&amount=-5", "to=eve&amount=101"):
-            status, _, _ = post_transfer(
-                server, cookie, f"{body}&csrf_token={token}", **same_origin
+        for body in (
+            "to=nobody&amount=1",
+            "to=eve&amount=-5",
+            "to=eve&amount=101",
+            "to=eve&amount=%D9%A3",  # ARABIC-INDIC DIGIT THREE: int() would accept it
+            "to=eve&amount=%C2%B2",  # SUPERSCRIPT TWO: isdigit(), but int() refuses it
+        ):
+            reply = post_transfer(
+                server, cookie, f"{body}&csrf_token={token}", same_origin(bank)
             )
-            assert status == 400, body
-        assert sec.call(server, "POST", "/login", "user=mallory")[0] == 403
+            assert reply.status == 400, body
+        login = http_request(server, "POST", "/login", body=b"user=mallory")
+        assert login.status == 403
     assert bank.balances == {"alice": 100, "eve": 0}
 
 
 def test_session_cookie_is_httponly_and_samesite_lax_but_not_secure_over_http() -> None:
     with bank_server(fixed=True) as (_, server):
-        _, headers, _ = sec.call(server, "POST", "/login", "user=alice")
-    morsel = SimpleCookie(headers["Set-Cookie"])["session"]
+        reply = http_request(server, "POST", "/login", body=b"user=alice")
+    morsel = SimpleCookie(reply.header("Set-Cookie"))["session"]
     assert morsel["httponly"] is True
     assert morsel["samesite"] == "Lax"
     assert morsel["path"] == "/"
@@ -484,38 +473,14 @@ def test_session_cookie_is_httponly_and_samesite_lax_but_not_secure_over_http() 
     assert len(morsel.value) >= 43  # 32 random bytes, base64url
 
 
-@pytest.fixture(scope="module")
-def certificates():
-    """A test CA and a certificate for 'localhost': the server and client contexts."""
-    authority = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    authority.configure_trust(client_context)
-    return server_context, client_context
-
-
-def https_call(server, client_context, method: str, path: str, body: str = ""):
-    port = server.server_address[1]
-    conn = http.client.HTTPSConnection(
-        "localhost", port, timeout=5, context=client_context
-    )
-    try:
-        conn.request(method, path, body=body.encode())
-        response = conn.getresponse()
-        return response.status, response.headers, response.read().decode()
-    finally:
-        conn.close()
-
-
-def test_session_cookie_is_secure_over_https(certificates) -> None:
-    server_context, client_context = certificates
-    with bank_server(fixed=True, tls=server_context) as (_, server):
-        status, headers, _ = https_call(
-            server, client_context, "POST", "/login", "user=alice"
-        )
-    assert status == 204
-    assert SimpleCookie(headers["Set-Cookie"])["session"]["secure"] is True
+def test_session_cookie_is_secure_when_the_bank_is_reached_over_https() -> None:
+    """The core speaks plain HTTP: the bank's origin tells it that TLS ends in front."""
+    bank = sec.Bank(origin="https://bank.example")
+    response = sec.log_in(bank, Request("POST", "/login", body=b"user=alice"))
+    assert response.status == 204
+    morsel = SimpleCookie(response.header("Set-Cookie"))["session"]
+    assert morsel["secure"] is True
+    assert morsel["samesite"] == "Lax"
 
 
 # ---------------------------------------------------------------------------------------
@@ -523,13 +488,13 @@ def test_session_cookie_is_secure_over_https(certificates) -> None:
 
 
 def preview(server, url: str) -> tuple[int, str]:
-    status, _, body = sec.call(server, "GET", "/preview?url=" + quote(url, safe=""))
-    return status, body
+    reply = http_request(server, "GET", "/preview?url=" + quote(url, safe=""))
+    return reply.status, said(reply)
 
 
 @contextlib.contextmanager
 def preview_app(fetch):
-    with sec.serving({("GET", "/preview"): sec.preview_handler(fetch)}) as server:
+    with serving(sec.preview_handler(fetch)) as server:
         yield server
 
 
@@ -545,20 +510,16 @@ def test_vulnerable_preview_fetches_the_internal_admin_page(admin) -> None:
 def test_fixed_preview_refuses_loopback_and_never_reaches_the_admin(admin) -> None:
     any_port = sec.FetchPolicy(ports=frozenset({admin.server_address[1]}))
     with preview_app(lambda url: sec.fetch(url, any_port)) as app:
-        assert preview(app, admin.url) == (400, "refused: 127.0.0.1 is loopback\n")
-        assert (
-            preview(app, f"http://localhost:{admin.server_address[1]}/admin")[0] == 400
-        )
+        assert preview(app, admin.url) == (400, "refused: 127.0.0.1 is loopback")
+        by_name = f"http://localhost:{admin.server_address[1]}/admin"
+        assert preview(app, by_name)[0] == 400
     assert admin.hits == []
 
 
 def test_fixed_preview_refuses_a_port_outside_the_allow_list(admin) -> None:
     with preview_app(sec.fetch) as app:
         port = admin.server_address[1]
-        assert preview(app, admin.url) == (
-            400,
-            f"refused: port {port} is not allowed\n",
-        )
+        assert preview(app, admin.url) == (400, f"refused: port {port} is not allowed")
     assert admin.hits == []
 
 
@@ -572,7 +533,7 @@ def test_vulnerable_preview_reads_local_files_fixed_refuses_the_scheme(
     with preview_app(sec.fetch) as app:
         assert preview(app, secret.as_uri()) == (
             400,
-            "refused: file: URLs are not allowed\n",
+            "refused: file: URLs are not allowed",
         )
 
 
@@ -611,14 +572,12 @@ def test_fixed_fetch_refuses_a_redirect_to_the_admins_port(admin, public_site) -
 
 
 def test_fixed_fetch_follows_a_redirect_to_an_allowed_page(public_site) -> None:
+    policy = loopback_is_public(public_site)
     page = sec.origin_of(public_site) + "/hello"
     bounce = sec.origin_of(public_site) + "/go?to=" + quote(page, safe="")
-    assert (
-        sec.fetch(bounce, loopback_is_public(public_site))
-        == b"hello from a public page\n"
-    )
+    assert sec.fetch(bounce, policy) == b"hello from a public page\n"
     relative = sec.origin_of(public_site) + "/go?to=/hello"
-    assert sec.fetch(relative, loopback_is_public(public_site)).startswith(b"hello")
+    assert sec.fetch(relative, policy).startswith(b"hello")
 
 
 def test_fixed_fetch_stops_after_a_few_redirects(public_site) -> None:
@@ -713,9 +672,7 @@ def test_scheme_host_and_port_are_checked_before_any_lookup(
         sec.check_url(url, sec.FetchPolicy(resolver=no_lookup))
 
 
-def test_preview_answers_400_for_a_bad_port_and_502_for_a_dead_server(
-    public_site,
-) -> None:
+def test_preview_answers_400_for_a_bad_port_and_502_for_a_dead_server() -> None:
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     dead_port = closed.getsockname()[1]
@@ -727,26 +684,39 @@ def test_preview_answers_400_for_a_bad_port_and_502_for_a_dead_server(
         assert preview(app, "http://127.0.0.1:99999/")[0] == 400
         assert preview(app, f"http://127.0.0.1:{dead_port}/") == (
             502,
-            "could not fetch that URL\n",
+            "could not fetch that URL",
         )
+
+
+@pytest.fixture(scope="module")
+def certificates():
+    """A test CA and a certificate for 'localhost': the server and client contexts."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    return server_context, client_context
 
 
 def test_fixed_fetch_over_https_pins_the_address_and_checks_the_name(
     certificates,
 ) -> None:
+    """The TLS page's HTTPS server: the core has no TLS of its own."""
+    from snippets.communication.tls_basics import TLSServer
+
     server_context, client_context = certificates
-    with sec.serving({("GET", "/hello"): hello}, tls=server_context) as server:
+    with TLSServer(server_context) as server:
         port = server.server_address[1]
         policy = sec.FetchPolicy(
             ports=frozenset({port}),
             refuse=loopback_is_public().refuse,
             tls=client_context,
         )
-        assert sec.fetch(f"https://localhost:{port}/hello", policy).startswith(b"hello")
-        with pytest.raises(ssl.SSLCertVerificationError):
-            sec.fetch(
-                f"https://127.0.0.1:{port}/hello", policy
-            )  # cert is for localhost
+        page = sec.fetch(f"https://localhost:{port}/", policy)
+        assert page.startswith(b"hello over TLS")
+        with pytest.raises(ssl.SSLCertVerificationError):  # the cert names localhost
+            sec.fetch(f"https://127.0.0.1:{port}/", policy)
 
 
 # The address checker against the IANA special-purpose registries (RFC 6890 and updates),
@@ -832,39 +802,46 @@ def test_refusal_names_the_kind_of_address() -> None:
 # ---------------------------------------------------------------------------------------
 # Mass assignment
 
-ESCALATION = '{"name": "Mallory", "is_admin": true}'
+ESCALATION = b'{"name": "Mallory", "is_admin": true}'
 
 
 @pytest.mark.parametrize("fixed", [False, True])
 def test_a_json_body_that_sets_is_admin(fixed: bool) -> None:
     account = sec.Account("bob", "bob@example.com")
-    with sec.serving(sec.account_routes(account, fixed)) as server:
-        status, _, body = sec.call(server, "PATCH", "/account", ESCALATION)
+    with serving(sec.account_app(account, fixed)) as server:
+        reply = http_request(server, "PATCH", "/account", body=ESCALATION)
     if fixed:
-        assert (status, body) == (400, "not writable: is_admin\n")
+        assert (reply.status, said(reply)) == (400, "not writable: is_admin")
         assert account == sec.Account("bob", "bob@example.com")
     else:
-        assert status == 200
-        assert json.loads(body)["is_admin"] is True
+        assert reply.status == 200
+        assert reply.json()["is_admin"] is True
         assert account.is_admin is True
 
 
 def test_fixed_update_changes_the_allowed_fields() -> None:
     account = sec.Account("bob", "bob@example.com")
-    request = sec.Request("PATCH", "/account", body=b'{"email": "new@example.com"}')
+    request = Request("PATCH", "/account", body=b'{"email": "new@example.com"}')
     response = sec.update_account(account, request)
     assert response.status == 200
+    assert response.json() == {
+        "name": "bob",
+        "email": "new@example.com",
+        "is_admin": False,
+    }
     assert account == sec.Account("bob", "new@example.com")
 
 
 @pytest.mark.parametrize(
-    "body", [b'{"name": 7}', b"[1, 2]", b"not json", b'{"name": "x", "role": "admin"}']
+    "body",
+    [b'{"name": 7}', b"[1, 2]", b"not json", b"\xff", b'{"name": "x", "role": "a"}'],
 )
 def test_fixed_update_refuses_bad_bodies_with_a_400(body: bytes) -> None:
     account = sec.Account("bob", "bob@example.com")
-    with sec.serving(sec.account_routes(account, fixed=True)) as server:
-        status, _, _ = sec.call(server, "PATCH", "/account", body.decode())
-    assert status == 400
+    with serving(sec.account_app(account, fixed=True)) as server:
+        reply = http_request(server, "PATCH", "/account", body=body)
+    assert reply.status == 400
+    assert reply.header("Content-Type") == "application/problem+json"
     assert account == sec.Account("bob", "bob@example.com")
 
 
@@ -878,7 +855,7 @@ def test_fixed_update_refuses_bad_bodies_with_a_400(body: bytes) -> None:
 )
 def test_fixed_update_never_touches_a_field_outside_the_allow_list(changes) -> None:
     account = sec.Account("bob", "bob@example.com")
-    request = sec.Request("PATCH", "/account", body=json.dumps(changes).encode())
+    request = Request("PATCH", "/account", body=json.dumps(changes).encode())
     response = sec.update_account(account, request)
     writable = set(changes) <= {"name", "email"}
     allowed = writable and all(isinstance(value, str) for value in changes.values())
@@ -892,7 +869,7 @@ def test_fixed_update_never_touches_a_field_outside_the_allow_list(changes) -> N
 
 
 # ---------------------------------------------------------------------------------------
-# Security headers and the server itself
+# Security headers
 
 
 def csp_directives(value: str) -> dict[str, list[str]]:
@@ -904,83 +881,100 @@ def csp_directives(value: str) -> dict[str, list[str]]:
     return directives
 
 
+PROFILE = sec.profile_handler(sec.profile_page)
+
+
 def test_vulnerable_app_sends_no_security_headers() -> None:
-    with sec.serving(
-        {("GET", "/profile"): sec.profile_handler(sec.profile_page)}
-    ) as server:
-        _, headers, _ = sec.call(server, "GET", "/profile")
-    missing = [*sec.SECURITY_HEADERS, "Strict-Transport-Security"]
-    assert [headers[name] for name in missing] == [None] * 5
+    with serving(PROFILE) as server:
+        reply = http_request(server, "GET", "/profile")
+    missing = [*sec.SECURITY_HEADERS, *sec.HSTS]
+    assert [reply.header(name) for name in missing] == [None] * 5
 
 
 def test_fixed_app_sends_the_headers_and_no_hsts_over_plain_http() -> None:
-    handler = sec.with_security_headers(sec.profile_handler(sec.profile_page))
-    with sec.serving({("GET", "/profile"): handler}) as server:
-        _, headers, _ = sec.call(server, "GET", "/profile")
-    assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
-    assert headers["X-Frame-Options"] == "DENY"
-    assert headers["Strict-Transport-Security"] is None
-    csp = csp_directives(headers["Content-Security-Policy"])
+    with serving(stack(PROFILE, sec.with_security_headers)) as server:
+        reply = http_request(server, "GET", "/profile")
+    assert reply.header("X-Content-Type-Options") == "nosniff"
+    assert reply.header("Referrer-Policy") == "strict-origin-when-cross-origin"
+    assert reply.header("X-Frame-Options") == "DENY"
+    assert reply.header("Strict-Transport-Security") is None
+    csp = csp_directives(reply.header("Content-Security-Policy"))
     assert csp["frame-ancestors"] == ["'none'"]
     assert csp["object-src"] == ["'none'"]
     assert csp["default-src"] == ["'self'"]
     assert "script-src" not in csp  # falls back to default-src: no inline script runs
-    assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in reply.header("Content-Security-Policy")
 
 
-def test_fixed_app_sends_hsts_over_https(certificates) -> None:
-    server_context, client_context = certificates
-    handler = sec.with_security_headers(sec.profile_handler(sec.profile_page))
-    with sec.serving({("GET", "/profile"): handler}, tls=server_context) as server:
-        status, headers, _ = https_call(server, client_context, "GET", "/profile")
-    assert status == 200
-    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+def test_an_https_deployment_stacks_hsts_on_top() -> None:
+    """Told that TLS ends in front of it, the app adds HSTS: no TLS socket needed."""
+    app = stack(PROFILE, sec.with_hsts, sec.with_security_headers)
+    response = app(Request("GET", "/profile"))
+    assert response.header("Strict-Transport-Security") == (
+        "max-age=31536000; includeSubDomains"
+    )
+    assert response.header("X-Frame-Options") == "DENY"
 
 
-def test_a_header_the_handler_set_itself_is_kept() -> None:
-    def embeddable(request: sec.Request) -> sec.Response:
-        return sec.Response(200, b"", {"Content-Security-Policy": "frame-ancestors *"})
+def test_a_header_the_handler_set_itself_is_kept_and_not_repeated() -> None:
+    def embeddable(request: Request) -> Response:
+        return Response(200, b"", [("Content-Security-Policy", "frame-ancestors *")])
 
-    response = sec.with_security_headers(embeddable)(sec.Request("GET", "/"))
-    assert response.headers["Content-Security-Policy"] == "frame-ancestors *"
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-
-
-def raw_request(server, data: bytes) -> bytes:
-    return raw_exchange(server.server_address[:2], data)
+    app = stack(embeddable, sec.with_hsts, sec.with_security_headers)
+    response = app(Request("GET", "/"))
+    csp = [v for k, v in response.headers if k == "Content-Security-Policy"]
+    assert csp == ["frame-ancestors *"]
+    assert response.header("X-Content-Type-Options") == "nosniff"
 
 
-def test_server_answers_bad_input_with_4xx_and_bugs_with_a_bare_500() -> None:
-    def broken(request: sec.Request) -> sec.Response:
+# ---------------------------------------------------------------------------------------
+# The server underneath: the core's framing, sent the smuggling this page once let in
+
+STATUS_LINE = re.compile(rb"^HTTP/1\.1 (\d{3}) ", re.M)
+HIDDEN = b"POST /transfer HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n"
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n",
+    ],
+    ids=["cl-and-te", "te-with-a-request-as-the-body"],
+)
+def test_a_smuggled_second_request_gets_one_400_and_a_closed_connection(
+    framing: bytes,
+) -> None:
+    """The smuggled transfer carries alice's cookie; the bank is the vulnerable one."""
+    seen: list[str] = []
+    bank = sec.Bank()
+    app = sec.bank_app(bank, fixed=False)
+
+    def recording(request: Request) -> Response:
+        seen.append(f"{request.method} {request.path}")
+        return app(request)
+
+    with serving(recording) as server:
+        cookie = log_in(server)
+        hidden = HIDDEN + f"Cookie: {cookie}\r\n\r\nto=eve&amount=100".encode()
+        outer = b"POST /login HTTP/1.1\r\nHost: a\r\n" + framing
+        # raw_exchange reads until the server closes; a connection left open would
+        # fail it with a timeout instead of returning.
+        answer = raw_exchange(server.server_address[:2], outer + hidden)
+    assert STATUS_LINE.findall(answer) == [b"400"]
+    assert seen == ["POST /login"]  # only the test's own log-in reached the app
+    assert bank.balances == {"alice": 100, "eve": 0}
+
+
+def test_a_handler_bug_is_a_bare_500_that_leaks_nothing() -> None:
+    def broken(request: Request) -> Response:
         raise RuntimeError("secret stack detail")
 
-    routes = {("GET", "/broken"): broken, ("POST", "/login"): hello}
-    with sec.serving(routes) as server:
-        assert sec.call(server, "GET", "/nowhere")[::2] == (404, "not found\n")
-        assert sec.call(server, "GET", "/broken")[::2] == (500, "internal error\n")
-        too_big = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n"
-        assert raw_request(server, too_big + b"Connection: close\r\n\r\n").startswith(
-            b"HTTP/1.1 413"
-        )
-        negative = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n"
-        assert b" 413 " in raw_request(server, negative + b"Connection: close\r\n\r\n")
-        garbage = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n"
-        assert b" 400 " in raw_request(server, garbage + b"Connection: close\r\n\r\n")
-
-
-def test_the_demo_prints_what_the_page_shows() -> None:
-    result = run_demo("snippets.application.app_security", check=True)
-    lines = result.stdout.splitlines()
-    assert lines[:2] == ["[('admin', 'sk-live-7f3a9c')]", "[]"]
-    assert "200 sent 100 to eve | eve has 100" in lines
-    assert (
-        "403 cross-site request refused: Sec-Fetch-Site is cross-site | eve has 0"
-        in lines
-    )
-    assert "(400, 'refused: 127.0.0.1 is loopback\\n')" in lines
-    assert "400 False not writable: is_admin" in lines
-    assert result.stderr == ""
+    with serving(broken) as server:
+        reply = http_request(server, "GET", "/")
+    assert reply.status == 500
+    assert b"secret" not in reply.body
+    assert b"Traceback" not in reply.body
 
 
 # ---------------------------------------------------------------------------------------
@@ -1009,8 +1003,13 @@ def tab(chromium):
     context.close()
 
 
-def page_with(html_text: str) -> sec.Handler:
-    return lambda request: sec.text(200, html_text, "text/html")
+def page_with(html_text: str):
+    return lambda request: Response(200, html_text.encode(), [sec.HTML])
+
+
+def elsewhere(server) -> str:
+    """The same server under another site's name: localhost is not 127.0.0.1."""
+    return sec.origin_of(server).replace("127.0.0.1", "localhost")
 
 
 BROWSER_XSS = quote('"><img src=x onerror=window.pwned=1>')
@@ -1018,16 +1017,15 @@ BROWSER_XSS = quote('"><img src=x onerror=window.pwned=1>')
 
 @pytest.mark.browser
 def test_chromium_runs_the_injected_handler_only_without_escaping_or_csp(tab) -> None:
+    vulnerable = sec.profile_handler(sec.profile_page_vulnerable)
     apps = {
-        "vulnerable": sec.profile_handler(sec.profile_page_vulnerable),
-        "fixed": sec.with_security_headers(sec.profile_handler(sec.profile_page)),
-        "vulnerable-but-csp": sec.with_security_headers(
-            sec.profile_handler(sec.profile_page_vulnerable)
-        ),
+        "vulnerable": vulnerable,
+        "fixed": stack(PROFILE, sec.with_security_headers),
+        "vulnerable-but-csp": stack(vulnerable, sec.with_security_headers),
     }
     ran = {}
-    for name, handler in apps.items():
-        with sec.serving({("GET", "/profile"): handler}) as server:
+    for name, app in apps.items():
+        with serving(app) as server:
             tab.goto(sec.origin_of(server) + f"/profile?name={BROWSER_XSS}")
             ran[name] = tab.evaluate("window.pwned === 1")
     assert ran == {"vulnerable": True, "fixed": False, "vulnerable-but-csp": False}
@@ -1035,18 +1033,15 @@ def test_chromium_runs_the_injected_handler_only_without_escaping_or_csp(tab) ->
 
 @pytest.mark.browser
 def test_chromium_frames_the_page_only_without_the_framing_headers(tab) -> None:
-    plain = sec.profile_handler(sec.profile_page)
     framed = {}
-    for name, handler in {
-        "vulnerable": plain,
-        "fixed": sec.with_security_headers(plain),
+    for name, app in {
+        "vulnerable": PROFILE,
+        "fixed": stack(PROFILE, sec.with_security_headers),
     }.items():
-        with sec.serving({("GET", "/profile"): handler}) as target:
+        with serving(app) as target:
             frame = f'<iframe src="{sec.origin_of(target)}/profile?name=bob"></iframe>'
-            with sec.serving({("GET", "/"): page_with(frame)}) as attacker:
-                tab.goto(
-                    sec.origin_of(attacker).replace("127.0.0.1", "localhost") + "/"
-                )
+            with serving(page_with(frame)) as attacker:
+                tab.goto(elsewhere(attacker) + "/")
                 child = tab.frames[1]
                 framed[name] = child.url.startswith(sec.origin_of(target))
                 if framed[name]:
@@ -1055,15 +1050,16 @@ def test_chromium_frames_the_page_only_without_the_framing_headers(tab) -> None:
 
 
 class Recorder:
-    """Wraps a handler and keeps the headers of each request it sees."""
+    """Wraps the bank and keeps the headers of each POST /transfer it sees."""
 
-    def __init__(self, handler: sec.Handler) -> None:
-        self.handler = handler
+    def __init__(self, app) -> None:
+        self.app = app
         self.seen: list[dict[str, str]] = []
 
-    def __call__(self, request: sec.Request) -> sec.Response:
-        self.seen.append(dict(request.headers))
-        return self.handler(request)
+    def __call__(self, request: Request) -> Response:
+        if (request.method, request.path) == ("POST", "/transfer"):
+            self.seen.append({k.lower(): v for k, v in request.headers})
+        return self.app(request)
 
 
 LOG_IN = """fetch("/login", {method: "POST", body: "user=alice",
@@ -1075,9 +1071,8 @@ def test_chromium_marks_a_forged_form_cross_site_and_withholds_the_lax_cookie(
     tab,
 ) -> None:
     bank = sec.Bank()
-    routes = sec.bank_routes(bank, fixed=False)
-    recorder = routes[("POST", "/transfer")] = Recorder(routes[("POST", "/transfer")])
-    with sec.serving(routes) as server:
+    recorder = Recorder(sec.bank_app(bank, fixed=False))
+    with serving(recorder) as server:
         bank.origin = sec.origin_of(server)
         tab.goto(bank.origin + "/transfer")
         assert tab.evaluate(LOG_IN) == 204
@@ -1086,8 +1081,8 @@ def test_chromium_marks_a_forged_form_cross_site_and_withholds_the_lax_cookie(
             '<input name="to" value="eve"><input name="amount" value="100"></form>'
             "<script>document.forms[0].submit()</script>"
         )
-        with sec.serving({("GET", "/"): page_with(form)}) as attacker:
-            evil = sec.origin_of(attacker).replace("127.0.0.1", "localhost")
+        with serving(page_with(form)) as attacker:
+            evil = elsewhere(attacker)
             with tab.expect_response(bank.origin + "/transfer") as answer:
                 tab.goto(evil + "/")
             assert answer.value.status == 401  # the vulnerable bank saw no cookie
@@ -1097,21 +1092,16 @@ def test_chromium_marks_a_forged_form_cross_site_and_withholds_the_lax_cookie(
     assert bank.balances == {"alice": 100, "eve": 0}
     # An older browser would have attached the cookie: the fixed bank still refuses.
     session = next(iter(bank.sessions))
-    forged = sec.Request(
-        "POST",
-        "/transfer",
-        headers={**sent, "cookie": f"session={session}"},
-        body=b"to=eve&amount=100",
-    )
+    headers = [*sent.items(), ("cookie", f"session={session}")]
+    forged = Request("POST", "/transfer", headers=headers, body=b"to=eve&amount=100")
     assert sec.transfer(bank, forged).status == 403
 
 
 @pytest.mark.browser
 def test_chromium_same_origin_form_with_the_token_passes_the_fixed_bank(tab) -> None:
     bank = sec.Bank()
-    routes = sec.bank_routes(bank, fixed=True)
-    recorder = routes[("POST", "/transfer")] = Recorder(routes[("POST", "/transfer")])
-    with sec.serving(routes) as server:
+    recorder = Recorder(sec.bank_app(bank, fixed=True))
+    with serving(recorder) as server:
         bank.origin = sec.origin_of(server)
         tab.goto(bank.origin + "/transfer")
         assert tab.evaluate(LOG_IN) == 204
