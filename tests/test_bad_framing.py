@@ -182,12 +182,18 @@ def exchange(address: tuple[str, int], data: bytes, wrap=None) -> Outcome:
     raw = socket.create_connection(address, timeout=TIMEOUT * (1.5 if wrap else 1))
     sock = wrap(raw) if wrap else raw
     received = b""
-    with sock, contextlib.suppress(ConnectionResetError, BrokenPipeError):
-        sock.sendall(data)
-        if not wrap:  # over TLS a half-close would end the session: wait instead
-            sock.shutdown(socket.SHUT_WR)
-        while chunk := sock.recv(65536):
-            received += chunk
+    with sock:
+        try:
+            sock.sendall(data)
+            if not wrap:  # over TLS a half-close would end the session: wait instead
+                sock.shutdown(socket.SHUT_WR)
+        except TimeoutError:
+            raise
+        except OSError:  # the server refused early and closed while we still sent
+            pass
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
     return Outcome(statuses(received), time.monotonic() - started)
 
 
