@@ -100,8 +100,9 @@ def test_application_pages_build_on_the_core_not_on_their_own_server() -> None:
     plumbing = re.compile(r"BaseHTTPRequestHandler|ThreadingHTTPServer|socketserver\.")
     offenders = [
         path.name
-        for path in sorted((SNIPPETS / "application").glob("*.py"))
-        if path.name != "socket_to_handler.py"  # its subject is the server itself
+        for path in sorted((SNIPPETS / "application").rglob("*.py"))
+        if "socket_to_handler" not in path.parts  # its subject is the server itself
+        and path.stem != "socket_to_handler"
         and plumbing.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
