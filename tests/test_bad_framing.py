@@ -246,7 +246,8 @@ def message_server() -> Iterator[tuple]:
 
 @contextlib.contextmanager
 def wsgi_server() -> Iterator[tuple]:
-    from snippets.application.socket_to_handler import WSGIServer, hello_app
+    from snippets.application.socket_to_handler.wsgi_apps import hello_app
+    from snippets.application.socket_to_handler.wsgi_server import WSGIServer
 
     with WSGIServer(hello_app) as server:
         yield address_of(server), None
@@ -254,7 +255,10 @@ def wsgi_server() -> Iterator[tuple]:
 
 @contextlib.contextmanager
 def asgi_server() -> Iterator[tuple]:
-    from snippets.application.socket_to_handler import ASGIServer, hello_asgi
+    from snippets.application.socket_to_handler.asgi_server import (
+        ASGIServer,
+        hello_asgi,
+    )
 
     with ASGIServer(hello_asgi) as server:
         yield address_of(server), None
