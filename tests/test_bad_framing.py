@@ -318,6 +318,54 @@ def tls_server() -> Iterator[tuple]:
         yield address_of(server), wrap
 
 
+# The application pages all serve on the core; each page's own app is sent the corpus
+# too, so a page cannot slip a framing decision of its own in front of the core's.
+def on_core(
+    make_app: Callable[[], object],
+) -> Callable[[], contextlib.AbstractContextManager]:
+    @contextlib.contextmanager
+    def started() -> Iterator[tuple]:
+        from snippets.application.app_core import serving
+
+        with serving(make_app()) as server:
+            yield address_of(server), None
+
+    return started
+
+
+def routing_app():
+    from snippets.application.routing import router
+
+    return router
+
+
+def middleware_app():
+    from snippets.application.app_core import stack
+    from snippets.application.middleware import errors, hello, request_id, timing
+
+    return stack(hello, request_id, timing, errors)
+
+
+def vulnerable_bank_app():
+    from snippets.application.app_security.csrf import Bank, bank_app
+
+    return bank_app(Bank(), fixed=False)
+
+
+def webhook_receiver_app():
+    from snippets.application.webhooks import WebhookReceiver
+
+    return WebhookReceiver([b"a-test-secret"])
+
+
+@contextlib.contextmanager
+def layering_server() -> Iterator[tuple]:
+    from snippets.application.layering import compose_app
+
+    with compose_app() as server:
+        yield address_of(server), None
+
+
 SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
     "app_core": app_core_server,
     "message_server": message_server,
@@ -328,6 +376,11 @@ SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
     "apis": apis_server,
     "realtime": realtime_server,
     "tls_basics": tls_server,
+    "routing-page": on_core(routing_app),
+    "middleware-page": on_core(middleware_app),
+    "app_security-page": on_core(vulnerable_bank_app),
+    "webhooks-page": on_core(webhook_receiver_app),
+    "layering-page": layering_server,
 }
 
 
