@@ -82,6 +82,11 @@ CORPUS = [
         b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding : chunked\r\n"
         b"Content-Length: 5\r\n\r\n0\r\n\r\n" + SECOND,
     ),
+    Case(
+        "te-no-break-space",
+        b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: \xa0chunked\r\n\r\n"
+        b"0\r\n\r\n" + SECOND,
+    ),
     # Content-Length that is not 1*DIGIT, or too large (RFC 9110 section 8.6)
     Case("cl-letters", b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length: abc\r\n\r\n"),
     Case(
@@ -110,6 +115,7 @@ CORPUS = [
     Case("nul-in-value", b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\x00b\r\n\r\n"),
     Case("nul-in-target", b"GET /a\x00b HTTP/1.1\r\n" + HOST + b"\r\n"),
     Case("no-colon", b"GET / HTTP/1.1\r\n" + HOST + b"just words\r\n\r\n"),
+    Case("host-with-space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
     Case("two-hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
     Case("obs-fold", b"GET / HTTP/1.1\r\n" + HOST + b"X-A: one\r\n two\r\n\r\n"),
     Case("bare-lf", b"GET / HTTP/1.1\n" + HOST.replace(b"\r\n", b"\n") + b"\n"),
@@ -416,3 +422,17 @@ def test_the_oracle_has_opinions_on_the_smuggling_cases() -> None:
     # it); our parser refuses the pair, as the messages page says. Where h11 has no
     # opinion, the corpus still forbids answering the request hidden in the body.
     assert not {"cl-and-te", "pipelined"} & refused
+
+
+def test_a_bare_lf_request_is_answered_at_once_not_after_a_timeout(server) -> None:
+    """RFC 9112 section 2.2 lets a server accept a bare LF or refuse it; waiting for a
+    CRLF that never comes, then answering 408, is neither. The client keeps its side
+    open here, as a real one would, so only the server can end the wait."""
+    address, wrap = server
+    raw = socket.create_connection(address, timeout=TIMEOUT)
+    with wrap(raw) if wrap else raw as sock:
+        sock.sendall(b"GET / HTTP/1.1\nHost: a\n\n")
+        sock.settimeout(TIMEOUT / 4)  # well under every server's own timeout
+        first = sock.recv(65536)  # a TimeoutError here fails the test
+    assert first == b"" or first.startswith(b"HTTP/1.")
+    assert not first.startswith(b"HTTP/1.1 408")

@@ -22,7 +22,7 @@ Run it: `python -m snippets.communication.connections`.
 import socket
 
 # Bytes that break the rules raise the parser's HTTPError; its `status` is the answer.
-from snippets.communication.http_messages.message_parser import HTTPError
+from snippets.communication.http_messages.message_parser import BARE_LF, HTTPError
 
 TIMEOUT = 5.0  # seconds: every socket and every wait has a limit
 MAX_HEAD = 8 * 1024  # start line and header fields
@@ -37,6 +37,8 @@ def read_head(sock: socket.socket, buffer: bytearray) -> bytes | None:
     while (end := buffer.find(b"\r\n\r\n")) == -1:
         if len(buffer) > MAX_HEAD:
             raise HTTPError(431, "Request Header Fields Too Large")
+        if BARE_LF.search(buffer):  # it would never end in CRLF CRLF: do not wait
+            raise HTTPError(400, "a line ends with a bare LF")
         chunk = sock.recv(4096)
         if not chunk:
             if buffer:

@@ -49,15 +49,22 @@ import asyncio
 
 async def read_request_async(reader: asyncio.StreamReader) -> RawRequest | None:
     """The asyncio twin of `read_request`; the reader's limit is MAX_HEAD."""
+    head = bytearray()
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        while not head.endswith(b"\r\n\r\n"):  # line by line, to see each line end
+            line = await reader.readuntil(b"\n")
+            if not line.endswith(b"\r\n"):  # a bare LF: refuse now, do not wait
+                raise BadRequest(400, "Bad Request")
+            head += line
+            if len(head) > MAX_HEAD:
+                raise BadRequest(431, "Request Header Fields Too Large")
     except asyncio.IncompleteReadError as error:
-        if error.partial:
+        if head or error.partial:
             raise BadRequest(400, "Bad Request") from None
         return None  # closed without sending anything
     except asyncio.LimitOverrunError:
         raise BadRequest(431, "Request Header Fields Too Large") from None
-    request = parse_head(head[:-4])
+    request = parse_head(bytes(head[:-4]))
     try:
         request.body = await reader.readexactly(body_length(request.headers))
     except asyncio.IncompleteReadError:

@@ -88,6 +88,7 @@ def parse_field(line: str) -> tuple[str, str]:
 
 # --8<-- [start:body_length]
 from snippets.communication.http_messages.message_parser import (
+    BARE_LF,
     HTTPError,
     parse_content_length,
 )
@@ -138,6 +139,8 @@ def read_request(conn: socket.socket, timeout: float = TIMEOUT) -> RawRequest | 
     while (end := buffer.find(b"\r\n\r\n")) == -1:
         if len(buffer) > MAX_HEAD:
             raise BadRequest(431, "Request Header Fields Too Large")
+        if BARE_LF.search(buffer):  # RFC 9112 section 2.2: refuse now, do not wait
+            raise BadRequest(400, "Bad Request")
         if not (chunk := recv_by(conn, deadline, 4096)):
             if buffer:
                 raise BadRequest(400, "Bad Request")  # closed halfway through

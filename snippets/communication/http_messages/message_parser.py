@@ -136,20 +136,26 @@ TRANSITIONS = {
 
 
 # --8<-- [start:lines]
+BARE_LF = re.compile(rb"(?<!\r)\n")  # an LF without its CR: RFC 9112 section 2.2
+
+
 def take_line(buffer: bytearray, limit: int, too_long: HTTPError) -> bytes | None:
     """Cut one line, ending in CRLF, off the front of the buffer.
 
     Returns the line without its CRLF, or None if the line has not all arrived.
     Only the first `limit` + 2 bytes are searched, so a line that never ends costs
     bounded work and is refused with `too_long` instead of being buffered forever.
+    A line ending in a bare LF is refused at once, not waited on until a timeout.
     """
-    end = buffer.find(b"\r\n", 0, limit + 2)
+    end = buffer.find(b"\n", 0, limit + 2)
     if end == -1:
         if len(buffer) >= limit + 2:
             raise too_long
         return None
-    line = bytes(buffer[:end])
-    del buffer[: end + 2]
+    if BARE_LF.match(buffer, end):  # RFC 9112 section 2.2: a MAY
+        raise HTTPError(400, "a line ends with a bare LF, not CRLF")
+    line = bytes(buffer[: end - 1])
+    del buffer[: end + 1]
     return line
 
 
@@ -210,8 +216,10 @@ def parse_request_line(line: bytes) -> RequestHead:
     if match is None:
         raise HTTPError(400, f"malformed request line {line[:60]!r}")
     method, target, version = (part.decode("ascii") for part in match.groups())
-    if version not in VERSIONS:
+    if not version.startswith("HTTP/1."):  # 505 is for another major version
         raise HTTPError(505, f"unsupported version {version}")
+    if version not in VERSIONS:  # RFC 9112 section 2.5: HTTP/1.2 and up read as 1.1
+        version = "HTTP/1.1"
     return RequestHead(method, target, version, [])
 
 
@@ -291,11 +299,21 @@ def read_field_line(p: ParserState) -> bytes | None:
     return line
 
 
+# RFC 9110 section 7.2: Host = uri-host [ ":" port ], uri-host from RFC 3986 3.2.2
+HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?")
+
+
 def check_host(head: RequestHead) -> None:
-    """RFC 9112 section 3.2: an HTTP/1.1 request carries exactly one Host field."""
+    """RFC 9112 section 3.2: an HTTP/1.1 request carries exactly one Host field.
+
+    Any request with two Host fields, or one whose value is not a host and port,
+    gets a 400 too.
+    """
     hosts = field_values(head.headers, "host")
     if len(hosts) > 1 or (head.version == "HTTP/1.1" and not hosts):
         raise HTTPError(400, f"{len(hosts)} Host fields: a request needs exactly one")
+    if hosts and not HOST.fullmatch(hosts[0]):
+        raise HTTPError(400, f"invalid Host {hosts[0][:60]!r}")
 
 
 # --8<-- [end:read_head]
@@ -316,9 +334,14 @@ def parse_content_length(values: list[str], max_body: int) -> int:
 
 
 def transfer_codings(headers: Headers) -> list[str]:
-    """The transfer codings, in the order they were applied (case-insensitive)."""
+    """The transfer codings, in the order they were applied (case-insensitive).
+
+    Only SP and HTAB are whitespace here (RFC 9110 section 5.6.3): `str.strip()`
+    would also remove a no-break space and read "\xa0chunked" as chunked.
+    """
     values = field_values(headers, "transfer-encoding")
-    return [coding.strip().lower() for value in values for coding in value.split(",")]
+    codings = [c.strip(" \t") for value in values for c in value.split(",")]
+    return [coding.lower() for coding in codings if coding]  # RFC 9110 5.6.1.2
 
 
 def check_chunked(codings: list[str], version: str) -> None:

@@ -453,10 +453,10 @@ MUTATIONS = {
         add_drawn_field(one_of([b"X: a\x01b", b"X: \x7f", b"X: a\x1fb"])),
         stricter=True,  # RFC 9110 5.5: other CTLs are invalid, MAY be retained
     ),
-    "unsupported version": Kind(
+    "unsupported major version": Kind(
         HTTP11,
-        replace_start(b"HTTP/1.1", one_of([b"HTTP/1.2", b"HTTP/2.0", b"HTTP/0.9"])),
-        stricter=True,  # answered 505
+        replace_start(b"HTTP/1.1", one_of([b"HTTP/2.0", b"HTTP/0.9", b"HTTP/3.1"])),
+        stricter=True,  # answered 505 (RFC 9110 section 15.6.6: the major version)
     ),
     "chunked in HTTP/1.0": Kind(CHUNKED_BODY, as_http10, stricter=True),  # 6.1: faulty
     "framing field in trailers": Kind(CHUNKED_BODY, framing_trailer, stricter=True),
@@ -757,10 +757,63 @@ def test_http10_requests_need_no_host_and_may_not_be_chunked() -> None:
         )
 
 
-def test_an_unsupported_version_is_505() -> None:
+def test_an_unsupported_major_version_is_505() -> None:
     with pytest.raises(HTTPError) as caught:
-        parse_messages(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n")
+        parse_messages(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n")
     assert caught.value.status == 505
+
+
+def test_a_higher_minor_version_is_read_as_http_1_1() -> None:
+    """RFC 9112 section 2.5: a 1.x request with x > 1 is handled as HTTP/1.1."""
+    (message,) = parse_messages(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n")
+    assert message.head.version == "HTTP/1.1"
+
+
+@pytest.mark.parametrize(
+    "value", ["\xa0chunked", "chunked\xa0", "\x85chunked", "\u3000chunked"]
+)
+def test_only_sp_and_htab_are_whitespace_around_a_coding(value: str) -> None:
+    """str.strip() would read these as chunked; h11 answers them 501, and so do we."""
+    wire = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " + value.encode(
+        "latin-1", "replace"
+    )
+    with pytest.raises(HTTPError) as caught:
+        parse_messages(wire + b"\r\n\r\n0\r\n\r\n")
+    assert caught.value.status in (400, 501)
+
+
+def test_empty_list_elements_in_transfer_encoding_are_ignored() -> None:
+    """RFC 9110 section 5.6.1.2: a recipient ignores empty list elements."""
+    wire = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked,\r\n\r\n"
+    (message,) = parse_messages(wire + b"3\r\nabc\r\n0\r\n\r\n")
+    assert message.body == b"abc"
+
+
+@pytest.mark.parametrize("host", ["a b", "a/b", "user@a", "a:80x", "[zz]"])
+def test_a_host_that_is_not_a_host_and_port_is_refused(host: str) -> None:
+    """RFC 9112 section 3.2: 400 for a Host field with an invalid value."""
+    wire = b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n"
+    with pytest.raises(HTTPError) as caught:
+        parse_messages(wire)
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "host", ["", "example.test", "a.b:8080", "127.0.0.1:1", "[::1]:80"]
+)
+def test_valid_hosts_are_accepted(host: str) -> None:
+    (message,) = parse_messages(
+        b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n"
+    )
+    assert message.head.headers == [("Host", host)]
+
+
+def test_a_bare_lf_is_refused_at_once_not_after_a_timeout() -> None:
+    """The first line ends in LF alone: refused when it arrives, with the rest unsent."""
+    parser = Parser("request")
+    with pytest.raises(HTTPError) as caught:
+        parser.feed(b"GET / HTTP/1.1\nHost: a")
+    assert caught.value.status == 400
 
 
 @pytest.mark.parametrize("name", [b"Content-Length", b"Transfer-Encoding", b"Host"])
