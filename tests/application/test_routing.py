@@ -29,6 +29,7 @@ from snippets.application.routing import (
     url_for,
 )
 from tests.helpers import TIMEOUT, http_request
+from tests.site.docs_tools import ROOT
 
 # (method, decoded path) -> (status, handler name, params, Allow or Location)
 TABLE = [
@@ -380,3 +381,9 @@ def test_a_url_for_link_reaches_its_handler_through_a_real_server(server, name) 
     assume("\ufffd" not in name)  # refused as a sign of bytes that were not UTF-8
     reply = http_request(server, "GET", url_for(router, "user_by_name", name=name))
     assert (reply.status, reply.text) == (200, f"user called {name}\n")
+
+
+def test_the_page_counts_the_table_it_shows() -> None:
+    """The page says how many cases the table has; the review found the count off."""
+    page = (ROOT / "docs" / "application" / "routing.md").read_text(encoding="utf-8")
+    assert f"a table of {len(TABLE)} cases" in page

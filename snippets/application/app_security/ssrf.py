@@ -186,16 +186,21 @@ def fetch(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> bytes:
 
 
 # --8<-- [start:preview]
+REFUSALS: list[str] = []  # stands in for the server's log: why each URL was refused
+
+
 def preview_handler(fetcher: Callable[[str], bytes]) -> Handler:
     """GET /preview?url=...: the first bytes of the page at `url`, as text."""
 
     def handle(request: Request) -> Response:
+        url = request.query.get("url", [""])[-1]
         try:
-            page = fetcher(request.query.get("url", [""])[-1])
-        except ValueError as refused:  # ForbiddenDestination, or not a URL at all
-            return problem(400, f"refused: {refused}")
-        except (OSError, http.client.HTTPException):
-            return problem(502, "could not fetch that URL")
+            page = fetcher(url)
+        except (ValueError, OSError, http.client.HTTPException) as failed:
+            # One answer for "refused" and "unreachable": a detail such as "10.0.0.5
+            # is private" would let a caller map the internal network by name.
+            REFUSALS.append(f"{url!r}: {failed}")  # the reason goes to the log
+            return problem(400, "that URL cannot be previewed")
         return text(page[:200].decode(errors="replace"))
 
     return handle
@@ -229,7 +234,9 @@ if __name__ == "__main__":
         with serving(preview_handler(lambda url: fetch(url, any_port))) as app:
             reply = call(app, "GET", f"/preview?url={target}")
             print(reply.status, reply.json()["detail"])
-            #> 400 refused: 127.0.0.1 is loopback
+            #> 400 that URL cannot be previewed
+            print(REFUSALS[-1].split(": ", 1)[1])
+            #> 127.0.0.1 is loopback
     print(admin_hits)
     #> ['/admin']
     # --8<-- [end:demo_ssrf]

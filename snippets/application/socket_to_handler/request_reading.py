@@ -55,6 +55,25 @@ class RawRequest:
 
 
 # --8<-- [start:parse_head]
+from urllib.parse import urlsplit
+
+TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, NUL or other control
+
+
+def origin_form(target: str) -> tuple[str, str | None]:
+    """The target as /path?query, and the host an absolute-form target names.
+
+    RFC 9112 section 3.2.2: a server MUST accept the absolute-form
+    (`GET http://example.test/a HTTP/1.1`), and then uses its host, not the Host field.
+    """
+    if target.startswith("/"):
+        return target, None
+    url = urlsplit(target)
+    if url.scheme.lower() not in ("http", "https") or not url.netloc:
+        raise BadRequest(400, "Bad Request")
+    return (url.path or "/") + (f"?{url.query}" if url.query else ""), url.netloc
+
+
 def parse_head(head: bytes) -> RawRequest:
     """Parse the request line and header fields (the bytes before the blank line)."""
     request_line, *lines = head.decode("latin-1").split("\r\n")
@@ -64,14 +83,18 @@ def parse_head(head: bytes) -> RawRequest:
     method, target, version = parts
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise BadRequest(505, "HTTP Version Not Supported")
-    if not target.startswith("/"):  # origin-form only: RFC 9112 section 3.2.1
+    if not TARGET.fullmatch(target):
         raise BadRequest(400, "Bad Request")
+    target, authority = origin_form(target)
     if len(lines) > MAX_HEADERS:
         raise BadRequest(431, "Request Header Fields Too Large")
     headers = [parse_field(line) for line in lines]
     hosts = [value for name, value in headers if name.lower() == "host"]
-    if version == "HTTP/1.1" and len(hosts) != 1:  # RFC 9112 section 3.2
+    if len(hosts) > 1 or (version == "HTTP/1.1" and not hosts):  # RFC 9112 3.2
         raise BadRequest(400, "Bad Request")
+    if authority is not None:  # the absolute-form's host replaces any Host field
+        headers = [(n, v) for n, v in headers if n.lower() != "host"]
+        headers.append(("Host", authority))
     return RawRequest(method, target, version, headers)
 
 

@@ -107,7 +107,8 @@ def test_vulnerable_preview_fetches_the_internal_admin_page(admin) -> None:
 def test_fixed_preview_refuses_loopback_and_never_reaches_the_admin(admin) -> None:
     any_port = sec.FetchPolicy(ports=frozenset({admin.server_address[1]}))
     with preview_app(lambda url: sec.fetch(url, any_port)) as app:
-        assert preview(app, admin.url) == (400, "refused: 127.0.0.1 is loopback")
+        assert preview(app, admin.url) == (400, "that URL cannot be previewed")
+        assert sec.REFUSALS[-1].endswith("127.0.0.1 is loopback")
         by_name = f"http://localhost:{admin.server_address[1]}/admin"
         assert preview(app, by_name)[0] == 400
     assert admin.hits == []
@@ -116,7 +117,8 @@ def test_fixed_preview_refuses_loopback_and_never_reaches_the_admin(admin) -> No
 def test_fixed_preview_refuses_a_port_outside_the_allow_list(admin) -> None:
     with preview_app(sec.fetch) as app:
         port = admin.server_address[1]
-        assert preview(app, admin.url) == (400, f"refused: port {port} is not allowed")
+        assert preview(app, admin.url) == (400, "that URL cannot be previewed")
+        assert sec.REFUSALS[-1].endswith(f"port {port} is not allowed")
     assert admin.hits == []
 
 
@@ -128,10 +130,8 @@ def test_vulnerable_preview_reads_local_files_fixed_refuses_the_scheme(
     with preview_app(sec.preview_vulnerable) as app:
         assert preview(app, secret.as_uri()) == (200, "aws_secret_access_key=abc123\n")
     with preview_app(sec.fetch) as app:
-        assert preview(app, secret.as_uri()) == (
-            400,
-            "refused: file: URLs are not allowed",
-        )
+        assert preview(app, secret.as_uri()) == (400, "that URL cannot be previewed")
+        assert sec.REFUSALS[-1].endswith("file: URLs are not allowed")
 
 
 def test_vulnerable_preview_follows_a_redirect_to_the_admin(admin, public_site) -> None:
@@ -269,7 +269,9 @@ def test_scheme_host_and_port_are_checked_before_any_lookup(
         sec.check_url(url, sec.FetchPolicy(resolver=no_lookup))
 
 
-def test_preview_answers_400_for_a_bad_port_and_502_for_a_dead_server() -> None:
+def test_a_refused_url_and_a_dead_server_get_the_same_answer() -> None:
+    """Mapping the internal network must learn nothing from the answer: a port or an
+    address the policy refuses looks exactly like a server that does not answer."""
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     dead_port = closed.getsockname()[1]
@@ -278,11 +280,12 @@ def test_preview_answers_400_for_a_bad_port_and_502_for_a_dead_server() -> None:
         ports=frozenset({dead_port}), refuse=loopback_is_public().refuse
     )
     with preview_app(lambda url: sec.fetch(url, policy)) as app:
-        assert preview(app, "http://127.0.0.1:99999/")[0] == 400
-        assert preview(app, f"http://127.0.0.1:{dead_port}/") == (
-            502,
-            "could not fetch that URL",
-        )
+        refused = preview(app, "http://127.0.0.1:99999/")
+        dead = preview(app, f"http://127.0.0.1:{dead_port}/")
+    with preview_app(sec.fetch) as app:
+        private = preview(app, "http://10.0.0.5/")  # refused, never connected
+    assert refused == dead == private == (400, "that URL cannot be previewed")
+    assert "is private" in sec.REFUSALS[-1]  # the reason is logged, not answered
 
 
 @pytest.fixture(scope="module")

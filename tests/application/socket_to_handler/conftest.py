@@ -26,7 +26,7 @@ BAD_INPUT = [
     (b"GET /\r\nHost: a\r\n\r\n", 400),
     (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
-    (b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", 400),  # a control byte in the target
     (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n", 400),

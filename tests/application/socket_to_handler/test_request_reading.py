@@ -119,3 +119,27 @@ def test_any_bytes_either_parse_or_raise_bad_request(data: bytes) -> None:
 
     result = outcome()
     assert result in (400, 431, 505) or str(result).startswith("/")
+
+
+def test_an_absolute_form_target_is_accepted_and_names_the_host() -> None:
+    """RFC 9112 section 3.2.2: a server MUST accept the absolute-form."""
+    head = b"GET http://example.test:8080/a/b?x=1 HTTP/1.1\r\nHost: other"
+    request = parse_head(head)
+    assert request.target == "/a/b?x=1"
+    assert request.headers == [("Host", "example.test:8080")]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /a\x00b HTTP/1.1\r\nHost: x",  # NUL in the target
+        b"GET /a\x01b HTTP/1.1\r\nHost: x",  # another control byte
+        b"GET /a\rb HTTP/1.1\r\nHost: x",  # a bare CR
+        b"GET ftp://x/ HTTP/1.1\r\nHost: x",  # not an HTTP URI
+        b"GET / HTTP/1.0\r\nHost: a\r\nHost: b",  # two Host fields, any version
+    ],
+)
+def test_targets_with_control_bytes_and_repeated_hosts_are_refused(head) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_head(head)
+    assert refused.value.status == 400
