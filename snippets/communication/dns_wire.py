@@ -7,10 +7,10 @@ every read, a loop guard on compression pointers and the size limits of the RFC.
 serves a small zone from a UDP responder on 127.0.0.1, asks it questions the way a stub
 resolver does, and caches the answers for their TTL, negative answers included.
 
-What it leaves out: TCP (needed for answers over 512 bytes), EDNS beyond echoing an OPT
-record, DNSSEC, recursion (following referrals from the root down), CNAME chasing, most
-record types (A, AAAA, NS, CNAME, PTR and SOA are decoded, the rest stay raw bytes) and
-internationalised names (IDNA).
+What it leaves out: TCP (needed for answers over 512 bytes), EDNS beyond the basic rules
+of the OPT record (one per message, version 0), DNSSEC, recursion (following referrals
+from the root down), CNAME chasing, most record types (A, AAAA, NS, CNAME, PTR and SOA
+are decoded, the rest stay raw bytes) and internationalised names (IDNA).
 
 Run it: `python -m snippets.communication.dns_wire`.
 """
@@ -59,8 +59,10 @@ def _take(data: bytes, pos: int, size: int) -> bytes:
 
 
 # --8<-- [start:name_text]
-# One token of a name in text form: \DDD (any byte), a dot, a printable character.
-_TOKEN = re.compile(r"\\(\d{3})|(\.)|([!-\[\]-~])|(.)", re.DOTALL)
+# One token of a name in text form (RFC 1035 section 5.1): \DDD, three ASCII digits
+# (any byte); \X, any other character X taken as itself (\. is a dot inside a label);
+# a dot between labels; a printable character. Anything else is refused.
+_TOKEN = re.compile(r"\\([0-9]{3})|\\([ -/:-~])|(\.)|([!-\[\]-~])|(.)", re.DOTALL)
 
 
 def text_to_labels(name: str) -> list[bytes]:
@@ -70,11 +72,11 @@ def text_to_labels(name: str) -> list[bytes]:
     labels: list[bytes] = []
     label = bytearray()
     for match in _TOKEN.finditer(name):
-        code, dot, char, bad = match.groups()
+        code, escaped, dot, char, bad = match.groups()
         if bad is not None or (code is not None and int(code) > 255):
             raise DnsFormatError(f"bad character {match.group()!r} in {name!r}")
         if dot is None:
-            label.append(int(code) if code else ord(char))
+            label.append(int(code) if code else ord(escaped or char))
         elif label:
             labels.append(bytes(label))
             label = bytearray()
@@ -426,6 +428,8 @@ def _fill(reply: Message, question: Question, zone: Zone) -> None:
         reply.answers = [
             Record(question.name, TYPE_A, CLASS_IN, zone.ttl, a) for a in addresses
         ]
+    elif question.qtype == TYPE_SOA and name == zone.origin:  # the zone's own SOA
+        reply.answers = [Record(question.name, TYPE_SOA, CLASS_IN, zone.ttl, zone.soa)]
     if not reply.answers:  # negative: NXDOMAIN or "no data", with the SOA to cache it
         reply.rcode = NOERROR if zone.exists(name) else NXDOMAIN
         ttl = min(zone.ttl, zone.soa.minimum)  # RFC 2308 section 3
@@ -451,6 +455,30 @@ def _fit_udp(reply: Message) -> bytes:
 # --8<-- [end:answer_helpers]
 
 
+# --8<-- [start:edns]
+EDNS_VERSION = 0  # the only version of EDNS there is (RFC 6891)
+BADVERS = 16  # an extended RCODE: its upper 8 bits travel in the OPT record's TTL
+
+
+def _edns(query: Message, reply: Message) -> bool:
+    """Apply RFC 6891 to the query's OPT records; False if it must not be answered."""
+    opts = [record for record in query.additional if record.rtype == TYPE_OPT]
+    if not opts:
+        return True  # no OPT in the query, so none in the reply
+    rcode = NOERROR
+    if len(opts) > 1:
+        rcode = FORMERR  # section 6.1.1
+    elif opts[0].ttl >> 16 & 0xFF != EDNS_VERSION:  # TTL: EXT-RCODE, VERSION, flags
+        rcode = BADVERS  # section 6.1.3
+    reply.rcode = rcode & 0xF  # the header holds the lower 4 bits of the RCODE
+    ttl = rcode >> 4 << 24  # our OPT: the upper 8 bits, then VERSION 0, no flags
+    reply.additional = [Record(".", TYPE_OPT, MAX_UDP_SIZE, ttl, b"")]
+    return rcode == NOERROR
+
+
+# --8<-- [end:edns]
+
+
 # --8<-- [start:answer]
 def answer(packet: bytes, zone: Zone) -> bytes | None:
     """The responder's reply to one datagram, or None to drop it."""
@@ -462,14 +490,14 @@ def answer(packet: bytes, zone: Zone) -> bytes | None:
         return None
     reply = Message(query.id, qr=True, opcode=query.opcode, rd=query.rd)
     reply.questions = query.questions
+    if not _edns(query, reply):  # FORMERR or BADVERS, with an OPT record
+        return _fit_udp(reply)
     if query.opcode != 0:
         reply.rcode = NOTIMP
     elif len(query.questions) != 1:
         reply.rcode = FORMERR
     else:
         _fill(reply, query.questions[0], zone)
-    if any(record.rtype == TYPE_OPT for record in query.additional):
-        reply.additional = [Record(".", TYPE_OPT, MAX_UDP_SIZE, 0, b"")]  # RFC 6891
     return _fit_udp(reply)
 
 

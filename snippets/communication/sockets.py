@@ -295,8 +295,12 @@ def receive_messages(
 
 
 def send_in_pieces(sock: socket.socket, data: bytes, piece: int = 1) -> None:
-    """Write `data` a few bytes at a time, each piece its own TCP segment, then FIN."""
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle merging
+    """Write `data` a few bytes at a time, then FIN.
+
+    Without Nagle most pieces leave in a segment of their own, but TCP_NODELAY is no
+    promise: the kernel may still merge queued pieces (full window, retransmission).
+    """
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle hold-back
     for start in range(0, len(data), piece):
         sock.sendall(data[start : start + piece])
     sock.shutdown(socket.SHUT_WR)
@@ -305,7 +309,7 @@ def send_in_pieces(sock: socket.socket, data: bytes, piece: int = 1) -> None:
 def tiny_pieces_round_trip(
     stream: bytes, decoder: Decoder, bufsize: int
 ) -> list[bytes]:
-    """Send `stream` one byte per segment over loopback; decode it with small reads."""
+    """Send `stream` one byte per write over loopback; decode it with small reads."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(TIMEOUT)
         with socket.create_connection(

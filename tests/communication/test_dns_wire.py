@@ -268,6 +268,67 @@ def test_bad_names_are_refused_before_anything_is_sent(name: str, message: str) 
         encode_message(make_query(name))
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a\\.b.example.test", [b"a.b", b"example", b"test"]),
+        ("back\\\\slash.test", [b"back\\slash", b"test"]),
+        ("\\www.\\e\\x.test", [b"www", b"ex", b"test"]),
+        ("sp\\ ace.test", [b"sp ace", b"test"]),
+    ],
+)
+def test_an_escaped_character_stands_for_itself_as_dnspython_reads_it(
+    text: str, expected: list[bytes]
+) -> None:
+    """RFC 1035 section 5.1: \\X quotes X, so \\. is a dot inside a label."""
+    assert text_to_labels(text) == expected
+    assert dns.name.from_text(text).labels == (*expected, b"")
+
+
+@pytest.mark.parametrize(
+    "digits",
+    ["\u0661\u0662\u0663", "\uff11\uff12\uff13", "\u0967\u0968\u0969", "12\u0663"],
+    ids=["arabic-indic", "fullwidth", "devanagari", "mixed"],
+)
+def test_a_decimal_escape_takes_only_ascii_digits(digits: str) -> None:
+    """RFC 1035 section 5.1: digits are 0-9, though int() reads any Unicode digit.
+
+    No dnspython oracle here: it reads non-ASCII text through IDNA, which maps some of
+    these digits to ASCII ones first.
+    """
+    with pytest.raises(DnsFormatError, match="bad character"):
+        text_to_labels(f"a\\{digits}.test")
+
+
+# Text forms of a label, each character written plainly, as \X or as \DDD.
+def _spellings(label: bytes) -> st.SearchStrategy[str]:
+    def spell(byte: int) -> st.SearchStrategy[str]:
+        ways = [st.just(f"\\{byte:03d}")]
+        if 0x20 <= byte <= 0x7E and not chr(byte).isdigit():
+            ways.append(st.just("\\" + chr(byte)))
+        if 0x21 <= byte <= 0x7E and byte not in b".\\":
+            ways.append(st.just(chr(byte)))
+        return st.one_of(ways)
+
+    return st.tuples(*map(spell, label)).map("".join)
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(labels, min_size=1, max_size=3).flatmap(
+        lambda ls: st.tuples(st.just(ls), st.tuples(*map(_spellings, ls)))
+    )
+)
+def test_every_spelling_of_a_name_reads_as_the_same_labels_here_and_in_dnspython(
+    case: tuple[list[bytes], tuple[str, ...]],
+) -> None:
+    name_labels, spelled = case
+    text = ".".join(spelled)
+    assume(text != "@")  # dnspython reads a lone "@" as the origin
+    assert text_to_labels(text) == name_labels
+    assert dns.name.from_text(text).labels == (*name_labels, b"")
+
+
 def test_the_longest_legal_name_fits_and_one_more_byte_does_not() -> None:
     longest = ".".join(["x" * 63, "x" * 63, "x" * 63, "x" * 61])  # 255 on the wire
     assert decode_message(encode_message(make_query(longest))).questions[0].name == (
@@ -578,9 +639,26 @@ def test_dnspython_gets_nxdomain_with_the_soa_for_negative_caching(responder) ->
     assert soa[0].minimum == 60
 
 
+def test_the_zones_own_soa_is_in_the_answer_section(responder) -> None:
+    """A query for the SOA at the origin is answered, not a negative answer."""
+    reply = ask(responder, "example.test", "SOA")
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert reply.flags & dns.flags.AA
+    (rrset,) = reply.answer
+    assert rrset.rdtype == dns.rdatatype.SOA
+    assert rrset.ttl == 300
+    assert rrset[0].serial == ZONE.soa.serial
+    assert reply.authority == []
+
+
 @pytest.mark.parametrize(
     ("name", "rdtype"),
-    [("v1.example.test", "A"), ("www.example.test", "AAAA"), ("example.test", "MX")],
+    [
+        ("v1.example.test", "A"),
+        ("www.example.test", "AAAA"),
+        ("example.test", "MX"),
+        ("www.example.test", "SOA"),  # a SOA only lives at the origin
+    ],
 )
 def test_a_name_that_exists_without_the_asked_type_gets_no_data(
     responder, name: str, rdtype: str
@@ -614,6 +692,26 @@ def test_an_edns_query_gets_an_opt_record_back(responder) -> None:
     assert reply.edns == 0
     assert reply.payload == 512
     assert len(reply.answer[0]) == 2
+
+
+def test_an_unknown_edns_version_gets_badvers_and_no_answer(responder) -> None:
+    """RFC 6891 section 6.1.3; dnspython joins the header's and the OPT's RCODE bits."""
+    reply = ask(responder, "www.example.test", use_edns=1)
+    assert reply.rcode() == dns.rcode.BADVERS
+    assert reply.edns == 0  # the version we do implement
+    assert reply.answer == []
+
+
+def test_a_query_with_two_opt_records_gets_formerr_with_an_opt(responder) -> None:
+    """RFC 6891 section 6.1.1; dnspython itself refuses to read such a query."""
+    query = make_query("www.example.test", msg_id=6)
+    query.additional = [Record(".", dns_wire.TYPE_OPT, 1232, 0, b"")] * 2
+    with pytest.raises(dns.message.BadEDNS):
+        dns.message.from_wire(encode_message(query))
+    reply = dns.message.from_wire(send_raw(responder, encode_message(query)))
+    assert reply.rcode() == dns.rcode.FORMERR
+    assert reply.edns == 0
+    assert reply.answer == []
 
 
 def send_raw(address: tuple[str, int], *packets: bytes) -> bytes:

@@ -403,7 +403,7 @@ def test_recv_until_eof_refuses_a_peer_that_sends_too_much(connected_pair) -> No
     ids=["length-prefix", "delimiter"],
 )
 @pytest.mark.parametrize("bufsize", [1, 3, 4096])
-def test_messages_sent_one_byte_per_segment_arrive_whole(
+def test_messages_sent_one_byte_per_write_arrive_whole(
     encode, decoder, bufsize: int
 ) -> None:
     messages = [b"alpha", b"", b"gamma" * 100, bytes(range(10, 200))]

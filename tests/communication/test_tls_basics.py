@@ -173,19 +173,60 @@ def test_a_client_that_trusts_another_ca_refuses_the_server(
     assert caught.value.verify_code == 20
 
 
-def test_an_expired_leaf_is_refused_with_code_10(
-    tmp_path: Path, root_ca: trustme.CA
-) -> None:
+@pytest.fixture
+def expired_pki(tmp_path: Path, root_ca: trustme.CA) -> tls.PkiFiles:
+    """root -> intermediate -> a leaf for localhost that expired yesterday."""
     now = datetime.datetime.now(datetime.UTC)
     leaf = root_ca.create_child_ca().issue_cert(
         "localhost",
         not_before=now - datetime.timedelta(days=10),
         not_after=now - datetime.timedelta(days=1),
     )
-    pki = write_pki(tmp_path, leaf, root_ca)
+    return write_pki(tmp_path, leaf, root_ca)
+
+
+def test_an_expired_leaf_is_refused_with_code_10(expired_pki: tls.PkiFiles) -> None:
+    pki = expired_pki
     error, _ = refused(pki.chain_cert, pki.leaf_key, "localhost", pki.root_cert)
     assert error.verify_code == 10
     assert error.verify_message == "certificate has expired"
+
+
+def test_an_expired_leaf_for_the_wrong_name_reports_the_name_first(
+    expired_pki: tls.PkiFiles,
+) -> None:
+    """OpenSSL checks the host name (check_id) before the dates (internal_verify)."""
+    pki = expired_pki
+    error, _ = refused(pki.chain_cert, pki.leaf_key, "wrong.example", pki.root_cert)
+    assert error.verify_code == 62
+
+
+def test_a_missing_chain_is_reported_before_the_name_and_the_dates(
+    expired_pki: tls.PkiFiles,
+) -> None:
+    """Expired, wrong name and no intermediate: chain building fails first."""
+    pki = expired_pki
+    error, _ = refused(pki.leaf_cert, pki.leaf_key, "wrong.example", pki.root_cert)
+    assert error.verify_code == 20
+
+
+@needs_openssl
+def test_an_issuer_that_is_not_a_ca_is_reported_before_the_name(tmp_path: Path) -> None:
+    """OpenSSL checks CA flags (check_extensions) before the host name (check_id).
+
+    trustme only makes CAs, so this chain comes from the snippet's openssl helper.
+    """
+    not_a_ca = "basicConstraints=critical,CA:FALSE\nsubjectKeyIdentifier=hash\n"
+    root = tls.issue(tmp_path, "root", "Test Root", tls.ROOT, "root")
+    middle = tls.issue(tmp_path, "middle", "Not A CA", not_a_ca, "root")
+    leaf_extensions = tls.LEAF.format(host="localhost")
+    leaf = tls.issue(tmp_path, "leaf", "localhost", leaf_extensions, "middle")
+    chain = tmp_path / "chain.pem"
+    chain.write_text(leaf.read_text() + middle.read_text())
+    for hostname in ("localhost", "wrong.example"):
+        error, _ = refused(chain, tmp_path / "leaf.key", hostname, root)
+        assert error.verify_code == 79
+        assert error.verify_message == "invalid CA certificate"
 
 
 def test_plain_http_to_the_tls_port_is_refused_and_the_server_keeps_serving(
