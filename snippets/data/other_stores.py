@@ -28,7 +28,7 @@ FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def field_expression(field: str) -> str:
-    """The SQL that reads a top-level field; an index must use the same text."""
+    """The SQL that reads a top-level field; an index must use the same expression."""
     if not FIELD.fullmatch(field):  # it becomes SQL text: allow plain names only
         raise ValueError(f"not a plain field name: {field!r}")
     path = f"'$.{field}'"
@@ -158,11 +158,35 @@ def fts5_search(documents: dict[int, str], query: str) -> list[tuple[int, float]
 # --8<-- [end:fts5]
 
 
+# --8<-- [start:durable_dirs]
+import os
+from pathlib import Path
+
+
+def fsync_directory(path: Path) -> None:
+    """Make the entries of a directory (new files, new folders, renames) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_directories(path: Path) -> None:
+    """Like mkdir -p, and fsync the parent of every directory it creates."""
+    if path.is_dir():
+        return
+    make_directories(path.parent)
+    path.mkdir(exist_ok=True)  # exist_ok: another writer may have just made it
+    fsync_directory(path.parent)  # the new folder's name survives a power cut
+
+
+# --8<-- [end:durable_dirs]
+
+
 # --8<-- [start:objects]
 import hashlib
-import os
 import tempfile
-from pathlib import Path
 
 KEY = re.compile(r"[0-9a-f]{64}")
 
@@ -183,16 +207,17 @@ class ObjectStore:
         path = self._path(key)
         if path.exists():
             return key  # deduplicated: nothing to write
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_directories(path.parent)
         fd, temporary = tempfile.mkstemp(dir=path.parent)  # unique: no clash
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
-                os.fsync(file.fileno())
-            os.replace(temporary, path)  # atomic: nobody sees half an object
+                os.fsync(file.fileno())  # 1. the bytes are on disk...
+            os.replace(temporary, path)  # 2. ...before the name: all or nothing...
         except BaseException:
             os.unlink(temporary)
             raise
+        fsync_directory(path.parent)  # 3. ...and the rename is durable too
         return key
 
     def get(self, key: str) -> bytes:

@@ -4,9 +4,11 @@ What it teaches: the smallest durable storage engine. Every put appends one
 length-prefixed record with a CRC-32 to a log file and fsyncs it; an in-memory
 index (the "keydir", as Bitcask calls it) maps each key to its latest record.
 Opening the store replays the log: a record torn by a crash is detected by its
-length or its checksum, cut off, and never returned. A child process killed with
-SIGKILL in the middle of a write shows it. Then the same API backed by a SQLite
-table, to see what a real database adds on top.
+length or its checksum, cut off, and never returned; damage before the last record
+makes opening fail instead, since cutting there would drop good records. A child
+process killed with SIGKILL in the middle of a write shows the first; one flipped
+bit shows the second. Then the same API backed by a SQLite table, to see what a
+real database adds on top.
 
 Read first: the journey of a request (docs/journey.md), for where the database
 sits in a backend.
@@ -133,6 +135,51 @@ def build_index(recovery: Recovery) -> dict[bytes, tuple[int, int]]:
 # --8<-- [end:scan]
 
 
+# --8<-- [start:tail]
+import contextlib
+import re
+
+
+class CorruptLog(Exception):
+    """A bad record with intact records after it: cutting there would lose them."""
+
+
+# Where a record can start: its bytes 4 to 7 hold a key length of 1 to 1024.
+KEY_LENGTH_AHEAD = re.compile(
+    rb"(?=.{4}\x00\x00(?:\x00[^\x00]|[\x01-\x03].|\x04\x00))", re.DOTALL
+)
+
+
+def next_intact_record(data: bytes, offset: int) -> int | None:
+    """Where the first intact record after `offset` starts, if one does.
+
+    Only offsets with a possible key length are decoded. Garbage passes the CRC
+    by chance with odds of 2**-32 per try, so a torn tail is only very rarely
+    taken for damage in the middle.
+    """
+    for candidate in KEY_LENGTH_AHEAD.finditer(data, offset + 1):
+        with contextlib.suppress(CorruptRecord):
+            decode_record(data, candidate.start())
+            return candidate.start()
+    return None
+
+
+def check_tail(data: bytes, recovery: Recovery) -> None:
+    """Raise CorruptLog unless the replay stopped at the end or at a torn tail.
+
+    A crash can tear only the last record. If an intact record follows the bad
+    one, the damage is in the middle (a disk error, not a crash): refuse.
+    """
+    if recovery.problem is None:
+        return
+    found = next_intact_record(data, recovery.valid_end)
+    if found is not None:
+        raise CorruptLog(f"{recovery.problem}; an intact record follows at {found}")
+
+
+# --8<-- [end:tail]
+
+
 # --8<-- [start:fsync]
 import os
 
@@ -167,13 +214,23 @@ def fsync_directory(path: str) -> None:
 
 # --8<-- [start:open]
 def open_log(path: str) -> tuple[int, Recovery]:
-    """Open (or create) a log file, replay it, and cut off a torn tail."""
+    """Open (or create) a log file, replay it, and cut off a torn tail.
+
+    Raises:
+        CorruptLog: a bad record with intact ones after it; the file is untouched.
+    """
     new = not os.path.exists(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     if new:  # the file's bytes are not enough: its name must survive too
         fsync_directory(os.path.dirname(os.path.abspath(path)))
     size = os.fstat(fd).st_size
-    recovery = scan_log(os.pread(fd, size, 0))
+    data = os.pread(fd, size, 0)
+    recovery = scan_log(data)
+    try:
+        check_tail(data, recovery)  # damage in the middle: leave the file alone
+    except CorruptLog:
+        os.close(fd)
+        raise
     if recovery.valid_end < size:  # or the next record would follow garbage
         os.ftruncate(fd, recovery.valid_end)
         os.fsync(fd)
@@ -262,6 +319,7 @@ def compact_log(path: str) -> None:
     with open(path, "rb") as log:
         data = log.read()
     recovery = scan_log(data)
+    check_tail(data, recovery)  # never compact damage away
     live = [data[o : o + n] for o, n in sorted(build_index(recovery).values())]
     temporary = path + ".compacting"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -402,9 +460,6 @@ def kill_after_messages(
 
 
 # --8<-- [start:children]
-import contextlib
-
-
 def torn_write_child(path: str, pipe: Connection) -> None:
     """Child: store two records, then write half of a big one and wait to die."""
     with contextlib.closing(LogStore(path)) as store:
@@ -469,6 +524,27 @@ if __name__ == "__main__":
             print(store.recovery.valid_end, os.path.getsize(path))
             #> 37 37
     # --8<-- [end:demo_crash]
+
+    # --8<-- [start:demo_bitrot]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "kv.log")
+        with contextlib.closing(LogStore(path)) as store:
+            for i in range(100):  # 100 records of 17 bytes, each one fsynced
+                store.put(b"%03d" % i, b"ok")
+        with open(path, "r+b") as log:
+            data = bytearray(log.read())
+            data[17 + 15] ^= 1  # the disk flips one bit in record 2's value
+            log.seek(0)
+            log.write(data)
+        try:
+            with contextlib.closing(LogStore(path)):
+                pass
+        except CorruptLog as error:
+            print(error)
+            #> offset 17: CRC-32 does not match; an intact record follows at 34
+        print(os.path.getsize(path))
+        #> 1700
+    # --8<-- [end:demo_bitrot]
 
     # --8<-- [start:demo_sqlite]
     with (

@@ -150,6 +150,26 @@ def test_the_three_fetches_return_the_same_titles(
     assert sum(map(len, expected.values())) == authors * posts_each
 
 
+def test_sibling_collections_joined_multiply_rows_and_nested_ones_do_not(blog) -> None:
+    """The pitfall: posts and followers (both an author's) give posts x followers
+    rows per author; posts and their comments give one row per comment."""
+    blog.executescript(
+        "CREATE TABLE comments (post_id INTEGER NOT NULL REFERENCES posts (id));"
+        "CREATE TABLE followers (author_id INTEGER NOT NULL REFERENCES authors (id));"
+        "INSERT INTO comments SELECT id FROM posts;"  # 2 comments per post
+        "INSERT INTO comments SELECT id FROM posts;"
+        "INSERT INTO followers SELECT id FROM authors;"  # 5 followers per author
+        "INSERT INTO followers SELECT author_id FROM followers;"
+        "INSERT INTO followers SELECT author_id FROM followers;"
+        "INSERT INTO followers SELECT id FROM authors;"
+    )
+    count = "SELECT count(*) FROM authors AS a JOIN posts AS p ON p.author_id = a.id"
+    nested = blog.execute(count + " JOIN comments AS c ON c.post_id = p.id")
+    siblings = blog.execute(count + " JOIN followers AS f ON f.author_id = a.id")
+    assert nested.fetchone()[0] == 12 * 3 * 2  # = the number of comments
+    assert siblings.fetchone()[0] == 12 * (3 * 5)  # posts x followers, per author
+
+
 def test_query_counter_also_sees_the_transaction_statements_sqlite3_sends() -> None:
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         conn.execute("CREATE TABLE t (x)")

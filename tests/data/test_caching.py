@@ -263,6 +263,33 @@ def test_write_through_writes_the_database_before_the_cache(conn) -> None:
     assert selects(statements) == 0
 
 
+def test_write_through_with_racing_writers_can_cache_the_older_value(conn) -> None:
+    """Writer A commits, writer B commits, B fills the cache, A fills it last."""
+    cache = caching.LRUCache(10)
+    caching.save_user(conn, 2, "Grace A")  # writer A: commit...
+    caching.WriteThrough(cache, conn).write(2, "Grace B")  # writer B: commit, put
+    cache.put(("user", 2), "Grace A")  # ...writer A: its put lands last
+    assert caching.load_user(conn, 2) == "Grace B"
+    assert caching.get_user(cache, conn, 2) == "Grace A"  # older than the database
+
+
+def test_write_through_with_a_failed_cache_update_keeps_the_old_value(
+    conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = caching.WriteThrough(caching.LRUCache(10), conn)
+    store.write(2, "Grace Hopper")
+
+    def cache_down(key, value) -> None:
+        raise ConnectionError("cache server unreachable")
+
+    monkeypatch.setattr(store.cache, "put", cache_down)
+    with pytest.raises(ConnectionError):
+        store.write(2, "Rear Admiral Hopper")
+    monkeypatch.undo()
+    assert caching.load_user(conn, 2) == "Rear Admiral Hopper"  # committed
+    assert caching.get_user(store.cache, conn, 2) == "Grace Hopper"  # stale
+
+
 def test_write_behind_reaches_the_database_only_on_flush(conn) -> None:
     store = caching.WriteBehind(caching.LRUCache(10), conn)
     for i in range(100):

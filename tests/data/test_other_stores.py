@@ -72,6 +72,30 @@ def test_a_query_spelled_differently_does_not_use_the_index(store) -> None:
 
 
 @needs_arrow
+@pytest.mark.parametrize(
+    ("where", "uses_index"),
+    [
+        ("body->>'$.city' = ?", True),  # spacing
+        ("BODY ->> '$.city' = ?", True),  # case of the column name
+        ("(body ->> '$.city') = ?", True),  # parentheses
+        ("? = body ->> '$.city'", True),  # the operands of = swapped
+        ("json_extract(body, '$.city') = ?", False),  # another function
+        ("body ->> ? = ?", False),  # the path as a parameter
+    ],
+)
+def test_the_planner_matches_the_expression_tree_not_its_text(
+    store, where: str, uses_index: bool
+) -> None:
+    """SQLite: "the same, except for minor syntactic differences such as
+    white-space changes"; "The query planner does not do algebra"."""
+    store.create_index("city")
+    parameters = ("$.city", "x") if where.count("?") == 2 else ("x",)
+    sql = f"EXPLAIN QUERY PLAN SELECT * FROM docs WHERE {where}"
+    detail = store._conn.execute(sql, parameters).fetchone()[3]
+    assert detail.startswith("SEARCH docs USING INDEX docs_city") == uses_index
+
+
+@needs_arrow
 def test_arrow_and_json_extract_agree_on_scalar_fields(store) -> None:
     store.insert({"s": "text", "i": 3, "f": 1.5, "t": True, "n": None})
     for field in "sifn t".replace(" ", ""):
@@ -347,6 +371,75 @@ def test_a_failed_write_leaves_no_temporary_file(
     with pytest.raises(OSError, match="No space left"):
         os_.ObjectStore(tmp_path).put(b"data")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def record_durability_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """Log every fsync (as the inode it reached), rename and mkdir, in order."""
+    calls: list[tuple[str, ...]] = []
+    real_fsync, real_replace, real_mkdir = os.fsync, os.replace, Path.mkdir
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", str(os.fstat(fd).st_ino)))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        real_replace(src, dst)
+        calls.append(("replace", str(dst)))
+
+    def mkdir(self: Path, *args, **kwargs) -> None:
+        real_mkdir(self, *args, **kwargs)
+        calls.append(("mkdir", str(self)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    return calls
+
+
+def fsynced(path: Path) -> tuple[str, str]:
+    return ("fsync", str(path.stat().st_ino))
+
+
+def test_a_put_fsyncs_the_object_then_its_directory_after_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The why-databases rule: a new name is durable only once its directory is
+    fsynced, after os.replace and after mkdir alike."""
+    root = tmp_path / "store" / "objects"  # neither folder exists yet
+    objects = os_.ObjectStore(root)
+    calls = record_durability_calls(monkeypatch)
+    key = objects.put(b"first")
+    folder, path = root / key[:2], root / key[:2] / key[2:]
+    assert calls == [
+        ("mkdir", str(tmp_path / "store")),
+        fsynced(tmp_path),
+        ("mkdir", str(root)),
+        fsynced(tmp_path / "store"),
+        ("mkdir", str(folder)),
+        fsynced(root),
+        fsynced(path),  # the temporary file: the same inode, renamed
+        ("replace", str(path)),
+        fsynced(folder),
+    ]
+    calls.clear()
+    objects.put(b"first")  # deduplicated: nothing written, nothing synced
+    assert calls == []
+
+
+def test_a_put_into_an_existing_folder_creates_no_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = os_.ObjectStore(tmp_path)
+    first = objects.put(b"0")
+    second = next(  # other bytes whose key starts with the same two digits
+        data
+        for data in (b"%d" % i for i in range(1, 10_000))
+        if hashlib.sha256(data).hexdigest()[:2] == first[:2]
+    )
+    calls = record_durability_calls(monkeypatch)
+    key = objects.put(second)
+    path = tmp_path / key[:2] / key[2:]
+    assert calls == [fsynced(path), ("replace", str(path)), fsynced(path.parent)]
 
 
 # --- HMAC and signed URLs -------------------------------------------------------------

@@ -174,6 +174,100 @@ def test_a_truncated_log_file_reopens_with_the_complete_records_and_is_cut_there
         assert store.recovery.problem is None
 
 
+def write_log(path: Path, count: int) -> bytes:
+    """Put keys 000, 001, ... with value "ok" through a LogStore: 17-byte records."""
+    with contextlib.closing(wd.LogStore(str(path))) as store:
+        for i in range(count):
+            store.put(b"%03d" % i, b"ok")
+    return path.read_bytes()
+
+
+def test_one_flipped_bit_in_record_2_of_100_refuses_to_open_and_cuts_nothing(
+    tmp_path: Path,
+) -> None:
+    """The review's case: cutting at the first bad record cut 1,700 bytes to 17."""
+    path = tmp_path / "kv.log"
+    log = write_log(path, 100)
+    assert len(log) == 1700
+    damaged = bytearray(log)
+    damaged[17 + 15] ^= 1  # one bit of record 2's value
+    path.write_bytes(damaged)
+    with pytest.raises(wd.CorruptLog, match="CRC-32 does not match; an intact record"):
+        wd.LogStore(str(path))
+    assert path.read_bytes() == damaged  # nothing truncated
+    path.write_bytes(log)  # the bit repaired (from a backup, say): all 100 are there
+    with contextlib.closing(wd.LogStore(str(path))) as store:
+        assert len(store.keys()) == 100
+
+
+def test_a_length_field_damaged_to_point_past_the_end_is_not_a_torn_tail(
+    tmp_path: Path,
+) -> None:
+    """Record 2 now claims 1 MiB: the replay sees a torn record, but 98 follow it."""
+    path = tmp_path / "kv.log"
+    damaged = bytearray(write_log(path, 100))
+    damaged[17 + 8 : 17 + 12] = (1 << 20).to_bytes(4, "big")  # its value length
+    path.write_bytes(damaged)
+    assert isinstance(wd.scan_log(bytes(damaged)).problem, wd.TornRecord)
+    with pytest.raises(wd.CorruptLog, match="needs 1048591 bytes; an intact record"):
+        wd.LogStore(str(path))
+    assert path.read_bytes() == damaged
+
+
+@settings(max_examples=100)
+@given(st.lists(st.tuples(keys, values), min_size=2, max_size=8), st.data())
+def test_one_flipped_byte_costs_at_most_the_last_record_and_never_a_silent_cut(
+    tmp_path_factory: pytest.TempPathFactory, entries, data
+) -> None:
+    """Damage before the last record: refused, file untouched. In the last record:
+    either refused, or cut like a torn tail with every earlier record kept."""
+    log, ends = log_bytes(entries)
+    position = data.draw(st.integers(0, len(log) - 1), label="position")
+    damaged = bytearray(log)
+    damaged[position] ^= data.draw(st.integers(1, 255), label="xor")
+    path = tmp_path_factory.mktemp("flip") / "kv.log"
+    path.write_bytes(damaged)
+    last_start = ends[-2]
+    try:
+        store = wd.LogStore(str(path))
+    except wd.CorruptLog:
+        assert path.read_bytes() == damaged
+        return
+    with contextlib.closing(store):
+        assert position >= last_start  # only the last record may be cut
+        assert [tuple(r) for _, r in store.recovery.records] == entries[:-1]
+    assert path.read_bytes() == log[:last_start]
+
+
+def test_a_tail_of_zeros_is_cut_when_the_store_opens(tmp_path: Path) -> None:
+    """A power cut can keep a file's new size but not its data: a torn tail too."""
+    path = tmp_path / "kv.log"
+    log = write_log(path, 3)
+    path.write_bytes(log + bytes(4096))
+    with contextlib.closing(wd.LogStore(str(path))) as store:
+        assert len(store.keys()) == 3
+    assert path.read_bytes() == log
+
+
+def test_compaction_refuses_a_log_damaged_in_the_middle(tmp_path: Path) -> None:
+    path = tmp_path / "kv.log"
+    damaged = bytearray(write_log(path, 10))
+    damaged[17 * 4 + 13] ^= 0x40  # a key byte of record 5
+    path.write_bytes(damaged)
+    with pytest.raises(wd.CorruptLog, match="offset 68"):
+        wd.compact_log(str(path))
+    assert path.read_bytes() == damaged
+    assert os.listdir(tmp_path) == ["kv.log"]
+
+
+def test_next_intact_record_finds_a_record_at_any_offset_and_key_length() -> None:
+    for key_length in (1, 255, 256, 768, 1023, 1024):
+        garbage = b"\x00\x00\x00\x00\xff" * 3
+        data = garbage + wd.encode_record(b"k" * key_length, b"v")
+        assert wd.next_intact_record(data, 0) == len(garbage)
+    assert wd.next_intact_record(bytes(4096), 0) is None
+
+
 def test_get_verifies_the_checksum_again_and_refuses_bit_rot(tmp_path: Path) -> None:
     path = tmp_path / "kv.log"
     with contextlib.closing(wd.LogStore(str(path))) as store:
