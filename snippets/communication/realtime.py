@@ -71,7 +71,10 @@ import json
 import urllib.parse
 from collections.abc import Callable
 
-from snippets.communication.http_messages.message_server import FramedRequestHandler
+from snippets.communication.http_messages.message_server import (
+    FramedRequestHandler,
+    close_gently,
+)
 
 # path -> the function that answers it; each section below adds its own
 ROUTES: dict[str, Callable[["RealtimeHandler", int], None]] = {}
@@ -504,6 +507,12 @@ class MessageTooBig(ProtocolError):
     code = 1009
 
 
+class PolicyViolation(ProtocolError):
+    """A message this server refuses for another reason (too many frames): 1008."""
+
+    code = 1008
+
+
 class ConnectionClosed(EOFError):
     """The TCP connection ended in the middle of a frame."""
 
@@ -582,6 +591,8 @@ def parse_close(payload: bytes) -> tuple[int, str]:
 # --8<-- [start:ws_session]
 import socket
 
+MAX_FRAGMENTS = 1024  # data frames in one message; empty ones would pass the size limit
+
 
 def receive_message(
     read: Callable[[int], bytes], send: Callable[[Frame], None], limit: int
@@ -591,8 +602,8 @@ def receive_message(
     Pings are answered on the way (RFC 6455, 5.5.2) and pongs ignored; control frames
     may arrive between the fragments of a message (section 5.4).
     """
-    parts: list[bytes] = []
-    opcode = None  # the opcode of the message being assembled
+    parts: list[bytes] = []  # the fragments so far, joined once at the end
+    size, opcode = 0, None  # their total length; the opcode of the message
     while True:
         frame = read_frame(read, limit, from_client=True)
         if frame.opcode == CLOSE:
@@ -603,10 +614,12 @@ def receive_message(
             continue
         if (frame.opcode == CONTINUATION) != (opcode is not None):
             raise ProtocolError("a continuation frame must follow a fragment")
-        opcode = opcode or frame.opcode
-        parts.append(frame.payload)
-        if sum(map(len, parts)) > limit:
+        opcode, size = opcode or frame.opcode, size + len(frame.payload)
+        if size > limit:  # a running total: summing `parts` each time is quadratic
             raise MessageTooBig(f"a message over the limit of {limit} bytes")
+        parts.append(frame.payload)
+        if len(parts) > MAX_FRAGMENTS:
+            raise PolicyViolation(f"a message in more than {MAX_FRAGMENTS} frames")
         if frame.fin:
             return Frame(opcode, b"".join(parts))
 
@@ -636,30 +649,34 @@ class WebSocketSession:
         """Send one frame, unmasked: a server never masks (RFC 6455, 5.1)."""
         self.sock.sendall(encode_frame(frame))
 
+    def echo(self) -> bytes:
+        """Echo messages until the client's close frame; the payload to answer it."""
+        message = receive_message(self.read, self.send, self.limit)
+        while message.opcode != CLOSE:
+            self.send(check_text(message))  # text stays text, binary stays binary
+            message = receive_message(self.read, self.send, self.limit)
+        self.close_code = parse_close(message.payload)[0]
+        return message.payload[:2]  # echo the code (5.5.1)
+
     def run(self) -> None:
-        """Echo every message until the close handshake or a protocol error."""
+        """Echo until the close handshake, a protocol error or a silent client."""
         try:
-            while True:
-                message = receive_message(self.read, self.send, self.limit)
-                if message.opcode == CLOSE:
-                    break
-                self.send(check_text(message))  # text stays text, binary stays binary
-            self.close_code = parse_close(message.payload)[0]
-            self.send(Frame(CLOSE, message.payload[:2]))  # echo the code (5.5.1)
+            answer = self.echo()
         except ProtocolError as error:  # fail the connection (RFC 6455, 7.1.7)
             self.close_code = error.code
-            self.send(Frame(CLOSE, close_payload(error.code, str(error)[:100])))
+            answer = close_payload(error.code, str(error)[:100])
+        except TimeoutError:  # silent too long: say so, do not just drop TCP
+            self.close_code = 1001  # "going away" (RFC 6455, 7.4.1)
+            answer = close_payload(1001, "idle for too long")
         except (ConnectionClosed, OSError):
             return  # the client vanished: nobody to answer
-        self.finish()
+        self.finish(answer)
 
-    def finish(self) -> None:
-        """Close TCP first, as a server should (RFC 6455, 7.1.1), then drain."""
-        self.sock.shutdown(socket.SHUT_WR)  # our FIN follows our close frame
-        self.sock.settimeout(1.0)
-        with contextlib.suppress(OSError):  # read until the client closes too, so
-            while self.read(65536):  # unread bytes do not turn our close into a reset
-                pass
+    def finish(self, answer: bytes) -> None:
+        """Send our close frame, then close TCP first (RFC 6455, 7.1.1) and drain."""
+        with contextlib.suppress(OSError):  # the client may be gone already: then
+            self.send(Frame(CLOSE, answer))  # there is no one left to answer
+            close_gently(self.sock)  # our FIN, then read what the client still sends
 
 
 # --8<-- [end:ws_echo]

@@ -11,8 +11,11 @@ import http.client
 import io
 import json
 import random
+import socket
 import statistics
+import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +23,7 @@ import websockets.sync.client
 import websockets.sync.server
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from websockets.exceptions import ConnectionClosedError
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from snippets.communication import realtime as rt
 from tests.helpers import run_demo
@@ -609,6 +612,119 @@ def test_a_fragmented_message_over_the_limit_is_refused_with_1009(
     ):
         send_then_receive(ws, ["x" * 60, "y" * 60])  # each frame fits, not the whole
     assert caught.value.rcvd.code == 1009
+
+
+def test_a_message_in_too_many_frames_is_refused_with_1008(
+    server: rt.RealtimeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Empty fragments never reach the size limit: the frame count has its own."""
+    monkeypatch.setattr(rt, "MAX_FRAGMENTS", 8, raising=False)
+    with websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws:
+        # websockets sends each chunk in a frame, then an empty one with FIN set
+        ws.send([""] * 6 + ["at the limit"])  # 8 frames: echoed
+        assert ws.recv(timeout=5) == "at the limit"
+        with pytest.raises(ConnectionClosedError) as caught:
+            send_then_receive(ws, [""] * 8)  # 9 frames
+    assert caught.value.rcvd is not None
+    assert caught.value.rcvd.code == 1008
+    assert caught.value.rcvd.reason == "a message in more than 8 frames"
+
+
+def fragments(count: int) -> bytes:
+    """A masked text message of `count` frames, all empty but the last."""
+    key = b"abcd"
+    first = rt.encode_frame(rt.Frame(rt.TEXT, b"", fin=False), key)
+    empty = rt.encode_frame(rt.Frame(rt.CONTINUATION, b"", fin=False), key)
+    return first + empty * (count - 2) + rt.encode_frame(rt.Frame(0, b"!"), key)
+
+
+def reassembly_time(data: bytes) -> float:
+    """The least CPU time of three that `receive_message` takes to reassemble `data`."""
+    times = []
+    for _ in range(3):
+        start = time.thread_time()
+        message = rt.receive_message(io.BytesIO(data).read, lambda _: None, 65536)
+        times.append(time.thread_time() - start)
+        assert message == rt.Frame(rt.TEXT, b"!")
+    return min(times)
+
+
+def test_reassembly_time_grows_linearly_with_the_number_of_fragments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twice the frames, about twice the time (a quadratic loop would take 4 times)."""
+    monkeypatch.setattr(rt, "MAX_FRAGMENTS", 10**9, raising=False)  # time, not refuse
+    small, large = reassembly_time(fragments(8000)), reassembly_time(fragments(16000))
+    assert large / small < 3.0
+
+
+def test_an_idle_connection_gets_a_close_frame_with_1001_before_tcp_closes(
+    server: rt.RealtimeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping TCP alone would show the client 1006, with no reason."""
+    monkeypatch.setattr(rt.RealtimeHandler, "timeout", 0.5)
+    with (
+        websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws,
+        pytest.raises(ConnectionClosed) as caught,
+    ):
+        ws.recv(timeout=5)  # we send nothing: the server times us out
+    assert caught.value.rcvd is not None
+    assert (caught.value.rcvd.code, caught.value.rcvd.reason) == (
+        1001,
+        "idle for too long",
+    )
+    server.__exit__(None, None, None)  # join the session's thread
+    assert server.closes == [1001]
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize(
+    ("last", "key", "code"),
+    [
+        pytest.param(rt.Frame(rt.TEXT, b"no mask"), None, 1002, id="bad-frame"),
+        pytest.param(rt.Frame(rt.CLOSE, b"\x03\xe8"), b"abcd", 1000, id="close"),
+    ],
+)
+def test_a_client_that_resets_around_the_servers_close_frame_ends_it_quietly(
+    server: rt.RealtimeServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    when: str,
+    last: rt.Frame,
+    key: bytes | None,
+    code: int,
+) -> None:
+    """The client's last frame, then a reset just before or after our close frame.
+
+    The connection is gone: there is nothing to answer, and nothing to print.
+    """
+    at_close, gone = threading.Event(), threading.Event()
+    send = rt.WebSocketSession.send
+
+    def send_at_the_worst_time(session: rt.WebSocketSession, frame: rt.Frame) -> None:
+        if frame.opcode == rt.CLOSE and when == "before":
+            at_close.set()
+            gone.wait(5)
+        send(session, frame)
+        if frame.opcode == rt.CLOSE and when == "after":
+            at_close.set()
+            gone.wait(5)
+
+    errors: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    monkeypatch.setattr(rt.WebSocketSession, "send", send_at_the_worst_time)
+    client = raw_client(server)
+    client.sock.sendall(rt.encode_frame(last, key))
+    assert at_close.wait(5)
+    linger_zero = struct.pack("ii", 1, 0)  # close() sends a reset, not a FIN
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
+    client.reader.close()
+    client.sock.close()
+    gone.set()
+    server.__exit__(None, None, None)  # join the session's thread
+    assert capfd.readouterr().err == ""
+    assert errors == []
+    assert server.closes == [code]
 
 
 def test_our_client_talks_to_a_websockets_server() -> None:
