@@ -17,14 +17,17 @@ import socket
 import threading
 
 # http.server's handler, with the framing rules of the HTTP messages page in front
-from snippets.communication.http_messages.message_server import FramedRequestHandler
+from snippets.communication.http_messages.message_server import (
+    TIMEOUT,
+    FramedRequestHandler,
+)
 
 
 class HelloHandler(FramedRequestHandler):
     """Answers every GET with a short plain-text greeting."""
 
     protocol_version = "HTTP/1.1"  # the status line says which version we speak
-    timeout = 5  # seconds a connection may sit idle before the server closes it
+    timeout = TIMEOUT  # seconds a connection may sit idle before the server closes it
 
     def do_GET(self) -> None:
         body = b"hello from the backend\n"
@@ -56,7 +59,7 @@ def raw_get(host: str, port: int, path: str = "/") -> bytes:
     "the peer closed" (recv returns b"") marks the end of the answer.
     """
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
-    with socket.create_connection((host, port), timeout=5) as sock:
+    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
         sock.sendall(request.encode("ascii"))
         chunks = []
         while chunk := sock.recv(4096):

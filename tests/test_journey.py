@@ -11,6 +11,7 @@ import h11
 import pytest
 
 from snippets import journey
+from tests.helpers import TIMEOUT
 from tests.site.docs_tools import ROOT
 
 
@@ -48,7 +49,7 @@ def test_h11_reads_the_raw_answer_as_a_valid_response(server) -> None:
 
 def test_http_client_gets_the_same_answer(server) -> None:
     host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=5)
+    conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
     try:
         conn.request("GET", "/anything")
         answer = conn.getresponse()

@@ -264,7 +264,7 @@ if __name__ == "__main__":
     )
     with (
         serving(app) as server,
-        socket.create_connection(server.server_address, timeout=5) as sock,
+        socket.create_connection(server.server_address, timeout=TIMEOUT) as sock,
     ):
         sock.sendall(smuggled)
         answer = b""

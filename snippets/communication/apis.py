@@ -402,7 +402,10 @@ def answer(
 
 
 # --8<-- [start:limits]
-from snippets.communication.http_messages.message_server import FramedRequestHandler
+from snippets.communication.http_messages.message_server import (
+    TIMEOUT,
+    FramedRequestHandler,
+)
 
 MAX_BODY = 16 * 1024  # bytes of request content we agree to read
 
@@ -430,7 +433,7 @@ class ApiHandler(FramedRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: many requests per connection
     max_body = MAX_BODY  # a larger Content-Length gets 413 before do_GET runs
     reads_body = True
-    timeout = 5  # seconds a connection may sit idle or half-sent
+    timeout = TIMEOUT  # seconds a connection may sit idle or half-sent
     server: ApiServer
 
     def do_GET(self) -> None:
@@ -484,7 +487,7 @@ def running_api(policy: CorsPolicy = DEMO_POLICY) -> Iterator[tuple[str, int]]:
     finally:
         server.shutdown()  # stop the accept loop...
         server.server_close()  # ...close the listening socket...
-        thread.join(timeout=5)  # ...and wait for the serving thread to end
+        thread.join(timeout=TIMEOUT)  # ...and wait for the serving thread to end
 
 
 # --8<-- [end:running]
@@ -502,7 +505,7 @@ def call(
     body: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """One request on a new connection: (status, headers, body)."""
-    conn = http.client.HTTPConnection(*address, timeout=5)
+    conn = http.client.HTTPConnection(*address, timeout=TIMEOUT)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -567,7 +570,7 @@ if __name__ == "__main__":
 
     # --8<-- [start:demo_conditional_get]
     with running_api() as address:
-        conn = http.client.HTTPConnection(*address, timeout=5)
+        conn = http.client.HTTPConnection(*address, timeout=TIMEOUT)
         try:
             conn.request("GET", "/books/1", headers={"Accept": "application/json"})
             first = conn.getresponse()
@@ -596,7 +599,7 @@ if __name__ == "__main__":
         url = f"http://{host}:{port}/books"
         wants_csv = {"Accept": "text/csv, application/json;q=0.5"}
         request = urllib.request.Request(url, headers=wants_csv)
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             print(response.headers["Content-Type"])
             #> text/csv; charset=utf-8
             for line in response.read().decode().splitlines():
@@ -606,7 +609,7 @@ if __name__ == "__main__":
                 #> 2,Invisible Cities,Italo Calvino,1972
         request = urllib.request.Request(url, headers={"Accept": "image/png"})
         try:
-            urllib.request.urlopen(request, timeout=5)
+            urllib.request.urlopen(request, timeout=TIMEOUT)
         except urllib.error.HTTPError as error:
             with error:
                 print(error.code, error.read().decode().strip())

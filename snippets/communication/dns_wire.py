@@ -505,6 +505,9 @@ def answer(packet: bytes, zone: Zone) -> bytes | None:
 
 
 # --8<-- [start:responder]
+TIMEOUT = 5.0  # seconds: a wait for a datagram or for the serving thread
+
+
 class DnsResponder(socketserver.UDPServer):
     """An authoritative server for one zone on a free loopback UDP port.
 
@@ -517,7 +520,7 @@ class DnsResponder(socketserver.UDPServer):
     def __init__(self, zone: Zone) -> None:
         super().__init__(("127.0.0.1", 0), _ZoneHandler)
         self.zone = zone
-        self.socket.settimeout(5)
+        self.socket.settimeout(TIMEOUT)
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,))
 
     def __enter__(self) -> Self:
@@ -527,7 +530,7 @@ class DnsResponder(socketserver.UDPServer):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()  # stop serve_forever, then close the socket
         self.server_close()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=TIMEOUT)
 
 
 class _ZoneHandler(socketserver.BaseRequestHandler):

@@ -72,6 +72,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from snippets.communication.http_messages.message_server import (
+    TIMEOUT,
     FramedRequestHandler,
     close_gently,
 )
@@ -84,7 +85,7 @@ class RealtimeHandler(FramedRequestHandler):
     """One feed, four ways: /poll, /long-poll, /events and /ws."""
 
     protocol_version = "HTTP/1.1"
-    timeout = 5  # seconds a connection may stay silent
+    timeout = TIMEOUT  # seconds a connection may stay silent
     server: "RealtimeServer"
 
     def do_GET(self) -> None:
@@ -152,7 +153,7 @@ class RealtimeServer(http.server.ThreadingHTTPServer):
     def __exit__(self, *exc_info: object) -> None:
         self.feed.close()  # wake every long poll and event stream...
         self.shutdown()  # ...stop accepting (serve_forever checks every 0.05 s)...
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=TIMEOUT)
         self.server_close()  # ...and join the connection threads
 
 
@@ -212,7 +213,7 @@ def measure(address: tuple[str, int], path: str, feed: Feed, pause: float) -> De
                 delivery.delays.append(now - published[last_id - start - 1])
             time.sleep(pause)  # a polling client waits between requests
     finally:
-        publisher.join(timeout=5)
+        publisher.join(timeout=TIMEOUT)
     return delivery
 
 
@@ -376,7 +377,7 @@ def read_events(
     headers = {"Accept": "text/event-stream"}
     if last_event_id:  # resume after the last event this client saw
         headers["Last-Event-ID"] = last_event_id
-    connection = http.client.HTTPConnection(*address, timeout=5)
+    connection = http.client.HTTPConnection(*address, timeout=TIMEOUT)
     try:
         connection.request("GET", "/events", headers=headers)
         response, parser, events = connection.getresponse(), EventStreamParser(), []
@@ -720,7 +721,7 @@ import os
 
 def open_websocket(address: tuple[str, int]) -> tuple[socket.socket, io.BufferedReader]:
     """The client's opening handshake (RFC 6455, 4.1): a GET with a fresh key."""
-    sock = socket.create_connection(address, timeout=5)
+    sock = socket.create_connection(address, timeout=TIMEOUT)
     reader = sock.makefile("rb")
     try:
         key = base64.b64encode(os.urandom(16)).decode("ascii")  # a fresh nonce

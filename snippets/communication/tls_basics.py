@@ -93,7 +93,10 @@ import socket
 import ssl
 import threading
 
-from snippets.communication.http_messages.message_server import FramedRequestHandler
+from snippets.communication.http_messages.message_server import (
+    TIMEOUT,
+    FramedRequestHandler,
+)
 
 
 def server_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
@@ -108,7 +111,7 @@ class HelloHandler(FramedRequestHandler):
     """Answers every GET with the TLS version and cipher of its own connection."""
 
     protocol_version = "HTTP/1.1"
-    timeout = 5  # seconds a connection may stay silent
+    timeout = TIMEOUT  # seconds a connection may stay silent
 
     def do_GET(self) -> None:
         version, cipher = self.connection.version(), self.connection.cipher()[0]
@@ -151,7 +154,7 @@ class TLSServer(http.server.ThreadingHTTPServer):
 
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()  # stop serve_forever (it checks every 0.05 s)...
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=TIMEOUT)
         self.server_close()  # ...close the listening socket, join connection threads
 
 
@@ -180,7 +183,7 @@ def tls_get(
     """Connect over TCP, handshake as a client of `hostname`, send one GET."""
     request = f"GET / HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n"
     with (
-        socket.create_connection(address, timeout=5) as raw,
+        socket.create_connection(address, timeout=TIMEOUT) as raw,
         context.wrap_socket(raw, server_hostname=hostname) as tls,  # the handshake
     ):
         version, cipher, peer = tls.version(), tls.cipher(), tls.getpeercert()
@@ -337,7 +340,7 @@ if __name__ == "__main__":
 
         host, port = server.server_address[:2]  # 127.0.0.1: checked against the IP SAN
         connection = http.client.HTTPSConnection(
-            host, port, context=trusting_root, timeout=5
+            host, port, context=trusting_root, timeout=TIMEOUT
         )
         connection.request("GET", "/orders/42")
         reply = connection.getresponse()

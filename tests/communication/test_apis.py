@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.communication import apis
-from tests.helpers import raw_exchange
+from tests.helpers import TIMEOUT, raw_exchange
 
 ALLOWED = apis.APP_ORIGIN
 PREFLIGHT = {
@@ -318,7 +318,7 @@ def test_a_bad_put_body_gets_400_and_changes_nothing(body, message) -> None:
 
 
 def test_second_get_with_if_none_match_gets_304_and_an_empty_body(api) -> None:
-    conn = http.client.HTTPConnection(*api, timeout=5)
+    conn = http.client.HTTPConnection(*api, timeout=TIMEOUT)
     try:
         conn.request("GET", "/books/1", headers={"Accept": "application/json"})
         first = conn.getresponse()
@@ -341,14 +341,14 @@ def test_second_get_with_if_none_match_gets_304_and_an_empty_body(api) -> None:
 
 def test_urllib_sees_a_304_with_no_body_for_the_weak_form_and_for_star(api) -> None:
     url = "http://{}:{}/books".format(*api)
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
         etag = response.headers["ETag"]
         assert response.status == 200
         assert json.loads(response.read())[0]["title"] == "Kindred"
     for condition in (etag, f"W/{etag}", f'"stale", {etag}', "*"):
         request = urllib.request.Request(url, headers={"If-None-Match": condition})
         with pytest.raises(urllib.error.HTTPError) as caught:
-            urllib.request.urlopen(request, timeout=5)
+            urllib.request.urlopen(request, timeout=TIMEOUT)
         with caught.value as error:
             assert (error.code, error.read()) == (304, b"")
             assert error.headers["ETag"] == etag
@@ -376,7 +376,7 @@ def test_each_representation_has_its_own_etag_and_says_it_varies(api) -> None:
 def test_accept_text_csv_gets_csv_that_the_csv_module_reads_back(api) -> None:
     url = "http://{}:{}/books".format(*api)
     request = urllib.request.Request(url, headers={"Accept": "text/csv"})
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
         text = response.read().decode()
     assert text.endswith("\r\n")
@@ -388,7 +388,7 @@ def test_accept_image_png_gets_406_naming_what_is_available(api) -> None:
     url = "http://{}:{}/books/1".format(*api)
     request = urllib.request.Request(url, headers={"Accept": "image/png"})
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(request, timeout=5)
+        urllib.request.urlopen(request, timeout=TIMEOUT)
     with caught.value as error:
         assert error.code == 406
         assert error.read() == b"available: application/json, text/csv\n"
@@ -482,7 +482,7 @@ def test_requests_the_api_does_not_serve_get_the_right_4xx(
 def test_concurrent_puts_with_the_same_etag_let_exactly_one_win(api) -> None:
     _, headers, _ = apis.call(api, "GET", "/books/1")
     sending = {"Content-Type": "application/json", "If-Match": headers["ETag"]}
-    start = threading.Barrier(8, timeout=5)
+    start = threading.Barrier(8, timeout=TIMEOUT)
     statuses: list[int] = []
 
     def writer(year: int) -> None:
@@ -519,7 +519,7 @@ def test_h11_reads_a_keep_alive_conversation_as_valid_http(api) -> None:
     client = h11.Connection(our_role=h11.CLIENT)
     host = [("Host", "127.0.0.1")]
     seen: list[tuple[int, bytes]] = []
-    with socket.create_connection(api, timeout=5) as sock:
+    with socket.create_connection(api, timeout=TIMEOUT) as sock:
 
         def exchange(method: str, extra: list[tuple[str, str]], body=b"") -> dict:
             headers = host + extra + [("Content-Length", str(len(body)))]
@@ -622,7 +622,7 @@ def test_chromium_runs_the_preflight_and_obeys_the_answer(monkeypatch, browser) 
             server.shutdown()
             server.server_close()
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=TIMEOUT)
     assert allowed["etag"].startswith('"')
     assert allowed["put"] == 204
     assert "error" in refused  # fetch rejects: the page never sees the response

@@ -56,7 +56,7 @@ from snippets.communication.dns_wire import (
     text_to_labels,
     write_name,
 )
-from tests.helpers import run_demo
+from tests.helpers import TIMEOUT, run_demo
 
 # ---------------------------------------------------------------------------------------
 # Strategies: labels are any bytes (RFC 2181 section 11), names fit in 255 wire bytes.
@@ -806,10 +806,10 @@ def test_query_udp_skips_garbage_wrong_ids_and_wrong_questions() -> None:
         thread.start()
         try:
             reply = dns_wire.query_udp(
-                "www.example.test", server.getsockname(), timeout=5
+                "www.example.test", server.getsockname(), timeout=TIMEOUT
             )
         finally:
-            thread.join(timeout=5)
+            thread.join(timeout=TIMEOUT)
     assert [r.data for r in reply.answers] == ["192.0.2.99"]
 
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from snippets.communication import realtime as rt
-from tests.helpers import run_demo
+from tests.helpers import TIMEOUT, run_demo
 
 # ---------------------------------------------------------------------------------------
 # Fixtures and helpers
@@ -50,7 +50,7 @@ def ws_url(server: rt.RealtimeServer) -> str:
 def get(
     server: rt.RealtimeServer, path: str, **headers: str
 ) -> tuple[int, dict, bytes]:
-    connection = http.client.HTTPConnection(*address(server), timeout=5)
+    connection = http.client.HTTPConnection(*address(server), timeout=TIMEOUT)
     try:
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
@@ -84,7 +84,7 @@ def test_a_waiting_reader_wakes_when_a_message_is_published() -> None:
     reader = threading.Thread(target=lambda: got.append(feed.wait_after(0, 5)))
     reader.start()
     feed.publish("news")
-    reader.join(timeout=5)
+    reader.join(timeout=TIMEOUT)
     assert got == [[(1, "news")]]
 
 
@@ -292,7 +292,7 @@ def test_the_event_stream_is_text_event_stream_and_not_cached(
     server: rt.RealtimeServer,
 ) -> None:
     server.feed.publish("x")
-    connection = http.client.HTTPConnection(*address(server), timeout=5)
+    connection = http.client.HTTPConnection(*address(server), timeout=TIMEOUT)
     try:
         connection.request("GET", "/events")
         response = connection.getresponse()
@@ -554,13 +554,13 @@ def test_websockets_client_exchanges_text_and_binary_and_closes_with_1000(
 ) -> None:
     """Oracle: a real WebSocket client talks to our server, close handshake included."""
     with websockets.sync.client.connect(
-        ws_url(server), open_timeout=5, close_timeout=5
+        ws_url(server), open_timeout=TIMEOUT, close_timeout=TIMEOUT
     ) as ws:
         for text in ("hello", "héllo wörld ✓", "x" * 200, "y" * 65536):  # at the limit
             ws.send(text)
-            assert ws.recv(timeout=5) == text
+            assert ws.recv(timeout=TIMEOUT) == text
         ws.send(b"\x00\x01binary")
-        assert ws.recv(timeout=5) == b"\x00\x01binary"
+        assert ws.recv(timeout=TIMEOUT) == b"\x00\x01binary"
     assert ws.close_code == 1000  # the code our server echoed
     server.__exit__(None, None, None)  # join the session's thread
     assert server.closes == [1000]
@@ -569,31 +569,31 @@ def test_websockets_client_exchanges_text_and_binary_and_closes_with_1000(
 def test_websockets_client_ping_is_answered_with_a_pong(
     server: rt.RealtimeServer,
 ) -> None:
-    with websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws:
-        assert ws.ping(b"are you there?").wait(timeout=5)
+    with websockets.sync.client.connect(ws_url(server), open_timeout=TIMEOUT) as ws:
+        assert ws.ping(b"are you there?").wait(timeout=TIMEOUT)
 
 
 def test_websockets_fragmented_message_is_reassembled(
     server: rt.RealtimeServer,
 ) -> None:
-    with websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws:
+    with websockets.sync.client.connect(ws_url(server), open_timeout=TIMEOUT) as ws:
         ws.send(
             ["frag", "men", "ted"]
         )  # three frames: text, continuation, continuation
-        assert ws.recv(timeout=5) == "fragmented"
+        assert ws.recv(timeout=TIMEOUT) == "fragmented"
 
 
 def send_then_receive(ws: websockets.sync.client.ClientConnection, message) -> None:
     """Send, then wait for an answer; the server's close may already stop the send."""
     ws.send(message)
-    ws.recv(timeout=5)
+    ws.recv(timeout=TIMEOUT)
 
 
 def test_a_message_over_the_limit_is_refused_with_close_code_1009(
     server: rt.RealtimeServer,
 ) -> None:
     with (
-        websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws,
+        websockets.sync.client.connect(ws_url(server), open_timeout=TIMEOUT) as ws,
         pytest.raises(ConnectionClosedError) as caught,
     ):
         send_then_receive(ws, "x" * 70_000)
@@ -607,7 +607,7 @@ def test_a_fragmented_message_over_the_limit_is_refused_with_1009(
 ) -> None:
     server.max_message = 100
     with (
-        websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws,
+        websockets.sync.client.connect(ws_url(server), open_timeout=TIMEOUT) as ws,
         pytest.raises(ConnectionClosedError) as caught,
     ):
         send_then_receive(ws, ["x" * 60, "y" * 60])  # each frame fits, not the whole
@@ -619,10 +619,10 @@ def test_a_message_in_too_many_frames_is_refused_with_1008(
 ) -> None:
     """Empty fragments never reach the size limit: the frame count has its own."""
     monkeypatch.setattr(rt, "MAX_FRAGMENTS", 8, raising=False)
-    with websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws:
+    with websockets.sync.client.connect(ws_url(server), open_timeout=TIMEOUT) as ws:
         # websockets sends each chunk in a frame, then an empty one with FIN set
         ws.send([""] * 6 + ["at the limit"])  # 8 frames: echoed
-        assert ws.recv(timeout=5) == "at the limit"
+        assert ws.recv(timeout=TIMEOUT) == "at the limit"
         with pytest.raises(ConnectionClosedError) as caught:
             send_then_receive(ws, [""] * 8)  # 9 frames
     assert caught.value.rcvd is not None
@@ -664,10 +664,10 @@ def test_an_idle_connection_gets_a_close_frame_with_1001_before_tcp_closes(
     """Dropping TCP alone would show the client 1006, with no reason."""
     monkeypatch.setattr(rt.RealtimeHandler, "timeout", 0.5)
     with (
-        websockets.sync.client.connect(ws_url(server), open_timeout=5) as ws,
+        websockets.sync.client.connect(ws_url(server), open_timeout=TIMEOUT) as ws,
         pytest.raises(ConnectionClosed) as caught,
     ):
-        ws.recv(timeout=5)  # we send nothing: the server times us out
+        ws.recv(timeout=TIMEOUT)  # we send nothing: the server times us out
     assert caught.value.rcvd is not None
     assert (caught.value.rcvd.code, caught.value.rcvd.reason) == (
         1001,
@@ -746,7 +746,7 @@ def test_our_client_talks_to_a_websockets_server() -> None:
             assert client.close(1000) == (1000, "")
         finally:
             ws_server.shutdown()
-            thread.join(timeout=5)
+            thread.join(timeout=TIMEOUT)
 
 
 def test_our_client_and_server_echo_and_close(server: rt.RealtimeServer) -> None:

@@ -30,6 +30,7 @@ from snippets.communication.sockets import (
     encode_delimited,
     encode_length_prefixed,
 )
+from tests.helpers import TIMEOUT
 
 EXAMPLES = settings(max_examples=150)
 
@@ -294,7 +295,9 @@ def connected_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     """A TCP connection on loopback: (client side, server side)."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(5)
-        with socket.create_connection(listener.getsockname(), timeout=5) as client:
+        with socket.create_connection(
+            listener.getsockname(), timeout=TIMEOUT
+        ) as client:
             server, _ = listener.accept()
             server.settimeout(5)
             with server:
@@ -344,7 +347,7 @@ def test_connect_completes_and_data_is_queued_before_accept_is_called() -> None:
 def test_the_kernel_finishes_the_handshake_for_a_listener_that_never_accepts() -> None:
     with socket.create_server(("127.0.0.1", 0), backlog=1) as listener:
         address = listener.getsockname()
-        with socket.create_connection(address, timeout=5) as client:
+        with socket.create_connection(address, timeout=TIMEOUT) as client:
             assert client.getpeername() == address
 
 
@@ -369,7 +372,7 @@ def test_the_kernel_lists_the_server_side_in_time_wait_after_it_closes_first() -
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(5)
         port = listener.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
             conn, _ = listener.accept()
             conn.close()  # active close on the server side
             assert client.recv(1) == b""

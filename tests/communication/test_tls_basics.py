@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.communication import tls_basics as tls
-from tests.helpers import run_demo
+from tests.helpers import TIMEOUT, run_demo
 
 HAS_OPENSSL = shutil.which("openssl") is not None
 needs_openssl = pytest.mark.skipif(not HAS_OPENSSL, reason="no openssl command here")
@@ -72,7 +72,7 @@ def test_http_client_gets_a_200_from_our_server_trusting_the_trustme_ca(
     context = ssl.create_default_context()
     root_ca.configure_trust(context)
     connection = http.client.HTTPSConnection(
-        *address(server), context=context, timeout=5
+        *address(server), context=context, timeout=TIMEOUT
     )
     try:
         connection.request("GET", "/orders/42")
@@ -89,7 +89,7 @@ def test_http_client_keeps_one_tls_connection_for_two_requests(
 ) -> None:
     context = tls.client_context(pki.root_cert)
     connection = http.client.HTTPSConnection(
-        *address(server), context=context, timeout=5
+        *address(server), context=context, timeout=TIMEOUT
     )
     try:
         for _ in range(2):
@@ -233,7 +233,7 @@ def test_plain_http_to_the_tls_port_is_refused_and_the_server_keeps_serving(
     pki: tls.PkiFiles,
 ) -> None:
     with tls.TLSServer(tls.server_context(pki.chain_cert, pki.leaf_key)) as server:
-        with socket.create_connection(address(server), timeout=5) as plain:
+        with socket.create_connection(address(server), timeout=TIMEOUT) as plain:
             plain.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             try:
                 answer = plain.recv(4096)
@@ -251,7 +251,7 @@ def test_a_silent_client_is_dropped_after_the_handshake_timeout(
 ) -> None:
     with tls.TLSServer(tls.server_context(pki.chain_cert, pki.leaf_key)) as server:
         server.handshake_timeout = 0.2
-        with socket.create_connection(address(server), timeout=5) as silent:
+        with socket.create_connection(address(server), timeout=TIMEOUT) as silent:
             assert (
                 silent.recv(1) == b""
             )  # the server gave up and closed, well before 5 s

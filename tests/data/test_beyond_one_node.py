@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.data import beyond_one_node as b1n
+from tests.helpers import TIMEOUT
 from tests.site.docs_tools import ROOT
 
 BIO = "SELECT bio FROM profiles WHERE user = 'ada'"
@@ -123,9 +124,9 @@ def test_read_after_catch_up_waits_for_the_sessions_position(pair) -> None:
     applier = threading.Thread(target=follower.replicate)
     applier.start()
     try:
-        assert me.read_after_catch_up(BIO, timeout=5) == [("first programmer",)]
+        assert me.read_after_catch_up(BIO, timeout=TIMEOUT) == [("first programmer",)]
     finally:
-        applier.join(timeout=5)
+        applier.join(timeout=TIMEOUT)
     assert follower.position >= me.last_write
 
 

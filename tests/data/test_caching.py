@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from snippets.data import caching
 from snippets.data.caching import MISSING
+from tests.helpers import TIMEOUT
 
 # --------------------------------------------------------------------------- LRU
 
@@ -347,12 +348,12 @@ class WatchedCache(caching.LRUCache):
 
     def wait_for_lookups(self, n: int) -> bool:
         with self.cond:
-            return self.cond.wait_for(lambda: self.lookups >= n, timeout=5)
+            return self.cond.wait_for(lambda: self.lookups >= n, timeout=TIMEOUT)
 
 
 def run_at_once(call: Callable[[], Any], threads: int = THREADS) -> list[Any]:
     """Release `threads` threads together through a Barrier; return what each got."""
-    start = threading.Barrier(threads, timeout=5)
+    start = threading.Barrier(threads, timeout=TIMEOUT)
     results: list[Any] = []  # list.append is atomic
     errors: list[BaseException] = []
 
@@ -409,7 +410,7 @@ def test_single_flight_runs_the_loader_once_for_concurrent_misses() -> None:
 
 def test_functools_lru_cache_does_not_protect_against_a_stampede() -> None:
     """The oracle agrees with the problem: its docs say the function may run twice."""
-    inside = threading.Barrier(THREADS, timeout=5)
+    inside = threading.Barrier(THREADS, timeout=TIMEOUT)
     calls: list[int] = []
 
     @functools.lru_cache(maxsize=10)
@@ -446,25 +447,27 @@ def test_a_waiter_gives_up_after_its_timeout() -> None:
 
     def stuck(key: Hashable) -> str:
         entered.set()
-        assert release.wait(timeout=5)
+        assert release.wait(timeout=TIMEOUT)
         return "late"
 
     leader = threading.Thread(target=lambda: flight.get("k", stuck))
     leader.start()
     try:
-        assert entered.wait(timeout=5)
+        assert entered.wait(timeout=TIMEOUT)
         with pytest.raises(TimeoutError):
             flight.get("k", stuck, timeout=0.05)
     finally:
         release.set()
-        leader.join(timeout=5)
+        leader.join(timeout=TIMEOUT)
     assert flight.get("k", stuck) == "late"
     assert flight.loads == 1
 
 
 def test_different_keys_load_in_parallel_not_one_after_another() -> None:
     flight = caching.SingleFlight(caching.LRUCache(10))
-    both_inside = threading.Barrier(2, timeout=5)  # breaks if loads were serialized
+    both_inside = threading.Barrier(
+        2, timeout=TIMEOUT
+    )  # breaks if loads were serialized
 
     def loader(key: Hashable) -> Hashable:
         both_inside.wait()

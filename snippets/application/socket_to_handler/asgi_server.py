@@ -238,10 +238,10 @@ class ASGIServer:
         try:
             await serve_asgi_connection(self.app, reader, writer, self.timeout)
         finally:
-            self.tasks.discard(task)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+            self.tasks.discard(task)  # only now is the connection fully closed
 
     def __enter__(self) -> Self:
         self.thread.start()

@@ -275,7 +275,7 @@ def running(
     finally:
         server.shutdown()  # stop accepting: serve_forever returns
         server.server_close()  # close the socket, join the connection threads
-        thread.join(timeout=5)
+        thread.join(timeout=TIMEOUT)
 
 
 # --8<-- [end:server]
@@ -362,7 +362,7 @@ if __name__ == "__main__":
 
     with running(echo) as server:
         host, port = server.server_address[:2]
-        client = http.client.HTTPConnection(host, port, timeout=5)
+        client = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
         try:
             client.request("GET", "/hello")
             reply = client.getresponse()

@@ -22,6 +22,7 @@ from snippets.application.socket_to_handler.wsgi_apps import (
     hello_app,
 )
 from tests import helpers
+from tests.helpers import TIMEOUT
 
 
 def raw_exchange(address: tuple[str, int], data: bytes) -> bytes:
@@ -58,7 +59,7 @@ def test_the_asgi_server_refuses_bad_input_the_same_way(
 def test_the_asgi_server_also_times_out_a_silent_client() -> None:
     with (
         ASGIServer(hello_asgi, timeout=0.3) as ours,
-        socket.create_connection(ours.address, timeout=5) as sock,
+        socket.create_connection(ours.address, timeout=TIMEOUT) as sock,
     ):
         sock.sendall(b"GET / HTTP/1.1\r\n")
         assert status_of(sock.recv(4096)) == 408
@@ -87,7 +88,7 @@ def test_the_scope_has_bytes_where_asgi_wants_bytes() -> None:
         seen["after"] = await receive()  # the response is out: a disconnect
 
     with ASGIServer(app) as server:
-        conn = http.client.HTTPConnection(*server.address, timeout=5)
+        conn = http.client.HTTPConnection(*server.address, timeout=TIMEOUT)
         conn.request("PUT", "/caf%C3%A9?x=%20", body=b"data", headers={"X-A": "1"})
         assert conn.getresponse().read() == b"ok"
         conn.close()
@@ -145,7 +146,7 @@ def test_an_asgi_failure_after_the_head_cuts_the_body(caplog) -> None:
         raise RuntimeError("upstream gone")
 
     with ASGIServer(app) as server:
-        conn = http.client.HTTPConnection(*server.address, timeout=5)
+        conn = http.client.HTTPConnection(*server.address, timeout=TIMEOUT)
         conn.request("GET", "/")
         with pytest.raises(http.client.IncompleteRead):
             conn.getresponse().read()

@@ -20,7 +20,7 @@ from snippets.application.socket_to_handler.wsgi_apps import (
     hello_app,
 )
 from snippets.application.socket_to_handler.wsgi_server import WSGIServer
-from tests.helpers import run_demo
+from tests.helpers import TIMEOUT, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_environ_matches_wsgirefs_for_the_same_request(target: str) -> None:
     with WSGIServer(app) as ours, WsgirefServer(app) as reference:
         answers = []
         for server in (ours, reference):
-            conn = http.client.HTTPConnection(*server.address, timeout=5)
+            conn = http.client.HTTPConnection(*server.address, timeout=TIMEOUT)
             conn.request("GET", target, headers={"X-Trace": "t-1"})
             answers.append(json.loads(conn.getresponse().read()))
             conn.close()

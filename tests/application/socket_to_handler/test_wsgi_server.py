@@ -64,7 +64,7 @@ def test_close_is_called_when_the_client_leaves_halfway() -> None:
             closed.set()
 
     with WSGIServer(validator(endless)) as ours:
-        with socket.create_connection(ours.address, timeout=5) as sock:
+        with socket.create_connection(ours.address, timeout=TIMEOUT) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
@@ -153,7 +153,7 @@ def test_exc_info_after_the_head_is_sent_re_raises_and_cuts_the_body(caplog) -> 
             start_response("500 Internal Server Error", [], sys.exc_info())
 
     with WSGIServer(failing_late) as ours:
-        conn = http.client.HTTPConnection(*ours.address, timeout=5)
+        conn = http.client.HTTPConnection(*ours.address, timeout=TIMEOUT)
         conn.request("GET", "/")
         response = conn.getresponse()
         assert response.status == 200
@@ -223,7 +223,7 @@ def test_h11_reads_our_error_and_success_responses_as_valid_http() -> None:
 def test_a_silent_client_gets_408_after_the_timeout() -> None:
     with WSGIServer(hello_app, timeout=0.3) as ours:
         started = time.monotonic()
-        with socket.create_connection(ours.address, timeout=5) as sock:
+        with socket.create_connection(ours.address, timeout=TIMEOUT) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\n")  # and then nothing
             answer = sock.recv(4096)
         elapsed = time.monotonic() - started
@@ -235,7 +235,7 @@ def test_a_slow_drip_client_is_cut_off_by_the_deadline_for_the_whole_request() -
     """Slowloris: one byte at a time, each well inside the timeout, still gets a 408."""
     with WSGIServer(hello_app, timeout=0.5) as ours:
         started = time.monotonic()
-        with socket.create_connection(ours.address, timeout=5) as sock:
+        with socket.create_connection(ours.address, timeout=TIMEOUT) as sock:
             answer = b""
             for byte in b"GET / HTTP/1.1\r\nX-Drip: " + b"a" * 1000:
                 try:
@@ -253,9 +253,9 @@ def test_a_slow_drip_client_is_cut_off_by_the_deadline_for_the_whole_request() -
 
 def test_beyond_max_connections_the_server_answers_503() -> None:
     with WSGIServer(hello_app, max_connections=1) as ours:
-        with socket.create_connection(ours.address, timeout=5) as first:
+        with socket.create_connection(ours.address, timeout=TIMEOUT) as first:
             first.sendall(b"GET / HTTP/1.1\r\n")  # holds the only slot
-            with socket.create_connection(ours.address, timeout=5) as second:
+            with socket.create_connection(ours.address, timeout=TIMEOUT) as second:
                 assert status_of(second.recv(4096)) == 503
         # once the first connection is gone, its slot is free again
         with ours.lock:

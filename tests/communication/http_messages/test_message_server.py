@@ -37,9 +37,7 @@ from snippets.communication.http_messages.message_server import (
     serve_connection,
     wants_keep_alive,
 )
-from tests.helpers import run_demo
-
-TIMEOUT = 5.0
+from tests.helpers import TIMEOUT, run_demo
 
 
 @pytest.fixture(scope="module")
