@@ -49,9 +49,14 @@ def run_it_yourself(src_uri: str, snippets: list[str]) -> str:
     modules = [s.removesuffix(".py").replace("/", ".") for s in snippets]
     tests = [test_file_for(s) for s in snippets if (ROOT / test_file_for(s)).is_file()]
     lines = [f"python -m {module}" for module in modules]
-    lines.append(
-        f'.venv/bin/pytest {" ".join(tests)} tests/site/test_docs_examples.py -k "{src_uri}"'
-    )
+    # Two commands: a `-k` filter in one command would apply to the page's own test
+    # files too and deselect most of their tests.
+    if tests:  # one file a line where they would not fit a phone's width
+        command = " ".join([".venv/bin/pytest", *tests])
+        if len(command) > 64:
+            command = " \\\n    ".join([".venv/bin/pytest", *tests])
+        lines.append(command)
+    lines.append(f'.venv/bin/pytest tests/site/test_docs_examples.py -k "{src_uri}"')
     body = "\n".join(lines)
     return (
         "\n\n## Run it yourself\n\n"

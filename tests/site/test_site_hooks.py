@@ -69,7 +69,62 @@ def test_run_it_yourself_names_every_included_module_and_its_tests(
         assert f"python -m {module}\n" in text, module
         tests = Path("tests", *Path(snippet).parts[1:-1], f"test_{Path(snippet).name}")
         assert (ROOT / tests).is_file(), f"{snippet} has no mirrored test file"
-        assert f" {tests.as_posix()} " in text, tests
+        assert re.search(rf"\s{re.escape(tests.as_posix())}\s", text), tests
+
+
+def run_it_yourself_commands(built_site: Path, page: Path) -> list[list[str]]:
+    """The pytest commands of a page's "Run it yourself" block, as argument lists."""
+    text = text_of(built_html(built_site, page))
+    block = text.split("Run it yourself", 1)[1]
+    joined = block.replace("\\\n", " ")  # a line ending in \ continues on the next
+    commands = [line.split() for line in joined.splitlines()]
+    return [c[1:] for c in commands if c[:1] == [".venv/bin/pytest"]]
+
+
+@pytest.mark.parametrize(
+    "src_uri", ["data/isolation.md", "application/authentication.md", "journey.md"]
+)
+def test_run_it_yourself_selects_every_test_of_the_page_and_its_code_blocks(
+    built_site: Path, src_uri: str
+) -> None:
+    """What the commands collect: every test in the page's test files (a `-k` filter
+    shared with them deselected all but one of isolation's 79), and the docs test of
+    this page's code blocks, no other page's."""
+    page = DOCS / src_uri
+    selected = []
+    for args in run_it_yourself_commands(built_site, page):
+        args = [a.strip('"') for a in args]
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        selected += [line for line in result.stdout.splitlines() if "::" in line]
+    test_files = {
+        Path("tests", *Path(s).parts[1:-1], f"test_{Path(s).name}").as_posix()
+        for s in included_snippets(page)
+    }
+    docs_tests = [t for t in selected if t.startswith("tests/site/")]
+    assert docs_tests == [
+        "tests/site/test_docs_examples.py::"
+        f"test_page_code_blocks_lint_run_and_print_what_they_show[{src_uri}]"
+    ]
+    for test_file in test_files:
+        collected = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", test_file],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        ).stdout.splitlines()
+        everything = {line for line in collected if "::" in line}
+        assert everything, test_file
+        assert everything <= set(selected), test_file
 
 
 def expected_date(sources: list[str]) -> str | None:
