@@ -143,6 +143,29 @@ def on_page_context(context, page, config, nav):
 
 
 # --------------------------------------------------------------------------------------
+# Glossary terms in the rendered page
+
+ABBR = re.compile(r'<abbr title="(?P<title>[^"]*)">(?P<text>.*?)</abbr>', re.S)
+NO_TERMS_INSIDE = re.compile(r"<(?P<tag>h[1-6]|a)\b[^>]*>.*?</(?P=tag)>", re.S)
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Terms become tooltips (Material's `content.tooltips`) that a keyboard or a tap
+    can reach: the first use of each term on a page is focusable. Inside a heading or a
+    link a term is plain text: no underline there, and no tooltip over a link."""
+    html = NO_TERMS_INSIDE.sub(lambda m: ABBR.sub(r"\g<text>", m[0]), html)
+    seen: set[str] = set()
+
+    def focusable_once(match: re.Match) -> str:
+        if match["title"] in seen:
+            return match[0]
+        seen.add(match["title"])
+        return match[0].replace("<abbr ", '<abbr tabindex="0" ', 1)
+
+    return ABBR.sub(focusable_once, html)
+
+
+# --------------------------------------------------------------------------------------
 # The glossary
 
 
