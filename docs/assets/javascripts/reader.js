@@ -235,7 +235,33 @@
   }
   window.addEventListener("click", followSkipLink, true);
 
+  /* A table wider than the column scrolls sideways inside Material's wrapper; on a phone
+   * nothing showed that a column was hidden. Mark the wrappers that overflow (CSS fades
+   * the edge with more to see) and make them reachable by keyboard, with a name. */
+  function markScrollingTables() {
+    document.querySelectorAll(".md-typeset__scrollwrap").forEach(function (wrap) {
+      function update() {
+        var more = wrap.scrollWidth - wrap.clientWidth;
+        wrap.classList.toggle("bfp-scrolls", more > 1);
+        wrap.classList.toggle("bfp-more-right", wrap.scrollLeft < more - 1);
+        wrap.classList.toggle("bfp-more-left", wrap.scrollLeft > 1);
+        if (more > 1 && !wrap.hasAttribute("tabindex")) {
+          wrap.setAttribute("tabindex", "0");
+          wrap.setAttribute("role", "group"); // a region would be a landmark, one per table
+          wrap.setAttribute("aria-label", "Table, scrolls sideways");
+        }
+      }
+      if (!wrap.dataset.bfpWatched) {
+        wrap.dataset.bfpWatched = "1";
+        wrap.addEventListener("scroll", update, { passive: true });
+        window.addEventListener("resize", update);
+      }
+      update();
+    });
+  }
+
   function onPage() {
+    markScrollingTables();
     nameSectionNavs();
     uniqueNavNames();
     unlandmarkCodeButtons();
