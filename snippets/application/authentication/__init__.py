@@ -7,8 +7,8 @@ Four modules, read in this order:
   that records its cost parameters so they can be raised later, checked with a
   constant-time comparison.
 - `session_cookies`: how a server-side session works: a random ID from `secrets` in a
-  cookie with HttpOnly, Secure, SameSite, Max-Age and Path, idle and absolute expiry, a
-  new ID at login.
+  cookie with HttpOnly, Secure, SameSite and Path (no Max-Age: a session cookie),
+  idle and absolute expiry enforced by the server, a new ID at login.
 - `session_login`: how both meet over HTTP: a login handler that checks the hash and
   sets the cookie, and a `require_session` middleware that answers 401 with a challenge
   when no live session comes with the request.

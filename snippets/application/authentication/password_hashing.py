@@ -123,18 +123,23 @@ def check_login(
 ) -> bool:
     """Check a password; upgrade its hash to `policy` while the password is at hand.
 
-    An unknown user name costs one scrypt as well (against a dummy hash), so the
-    answer time does not tell an attacker which names exist.
+    Every attempt costs at least one scrypt at `policy`: an unknown name is checked
+    against a dummy hash, and an old, cheaper hash is followed by one scrypt at the
+    policy's cost (the upgrade, or a dummy if the password was wrong). Otherwise a
+    fast answer would tell an attacker that the name exists.
     """
     stored = users.get(name)
     if stored is None:
         verify_password(password, _dummy_hash(policy))
         return False
-    if not verify_password(password, stored):
-        return False
-    if needs_rehash(stored, policy):
+    right = verify_password(password, stored)
+    if not needs_rehash(stored, policy):
+        return right
+    if right:
         users[name] = hash_password(password, policy)  # the only moment we can
-    return True
+    else:
+        verify_password(password, _dummy_hash(policy))  # as long as an upgrade
+    return right
 
 
 _DUMMIES: dict[ScryptParams, str] = {}

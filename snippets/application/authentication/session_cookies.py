@@ -4,8 +4,9 @@ What it teaches: how a server-side session works: a random ID from `secrets` (25
 bits), a store keyed by SHA-256 of the ID so that a leaked copy holds no usable cookie
 values, idle and absolute expiry, a new ID at login (no session fixation), and a logout
 that deletes the server's record; and the cookie that carries the ID, built and read
-with `http.cookies`: the `__Host-` prefix, HttpOnly, Secure, SameSite=Lax, Max-Age and
-Path=/, and a reader that refuses the session cookie sent twice or an oversized header.
+with `http.cookies`: the `__Host-` prefix, HttpOnly, Secure, SameSite=Lax and Path=/
+(no Max-Age: the browser forgets it when it closes), and a reader that refuses the
+session cookie sent twice or an oversized header.
 
 Read first: `password_hashing` in this package (the login that a session follows).
 Sessions are served over HTTP in `session_login`, the next part.
@@ -86,8 +87,13 @@ COOKIE_NAME = "__Host-session"  # the browser insists on Secure, Path=/ and no D
 MAX_COOKIE_HEADER = 4096
 
 
-def set_cookie(session_id: str, max_age: int = ABSOLUTE_TIMEOUT) -> str:
-    """The Set-Cookie value that hands the session ID to the browser."""
+def set_cookie(session_id: str, max_age: int | None = None) -> str:
+    """The Set-Cookie value that hands the session ID to the browser.
+
+    No Max-Age: a session cookie that the browser forgets when it closes (OWASP's
+    session cheat sheet); the server enforces the idle and absolute timeouts.
+    `max_age=0` deletes the cookie (logout).
+    """
     cookie = SimpleCookie()
     cookie[COOKIE_NAME] = session_id
     morsel = cookie[COOKIE_NAME]
@@ -95,7 +101,8 @@ def set_cookie(session_id: str, max_age: int = ABSOLUTE_TIMEOUT) -> str:
     morsel["secure"] = True  # 4.1.2.5: only over HTTPS
     morsel["httponly"] = True  # 4.1.2.6: invisible to JavaScript's document.cookie
     morsel["samesite"] = "Lax"  # RFC 6265bis: not sent on cross-site subrequests
-    morsel["max-age"] = max_age  # 4.1.2.2: seconds; it wins over Expires
+    if max_age is not None:
+        morsel["max-age"] = max_age  # 4.1.2.2: seconds; 0 drops the cookie
     return morsel.OutputString()
 
 
@@ -127,7 +134,7 @@ if __name__ == "__main__":
     print(store.lookup(anonymous), store.lookup(session_id).user)
     #> None ada
     print(set_cookie(session_id).replace(session_id, "<id>"))
-    #> __Host-session=<id>; HttpOnly; Max-Age=28800; Path=/; SameSite=Lax; Secure
+    #> __Host-session=<id>; HttpOnly; Path=/; SameSite=Lax; Secure
     request_cookie = f"theme=dark; {COOKIE_NAME}={session_id}"
     print(session_id_from(request_cookie) == session_id)
     #> True

@@ -115,7 +115,9 @@ def test_a_failed_login_leaves_the_hash_alone() -> None:
     assert users["ada"] == before
 
 
-def test_an_unknown_user_costs_a_scrypt_too(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def scrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[hashing.ScryptParams]:
+    """The parameters of every scrypt run, in order: the work a login does."""
     calls: list[hashing.ScryptParams] = []
     real = hashing.scrypt_key
 
@@ -124,10 +126,33 @@ def test_an_unknown_user_costs_a_scrypt_too(monkeypatch: pytest.MonkeyPatch) -> 
         return real(password, salt, params)
 
     monkeypatch.setattr(hashing, "scrypt_key", counting)
+    return calls
+
+
+def test_an_unknown_user_costs_a_scrypt_too(scrypt_calls) -> None:
     hashing._dummy_hash(FAST)  # made once per policy, outside the timed path
-    calls.clear()
+    scrypt_calls.clear()
     assert not hashing.check_login({}, "nobody", "pw", FAST)
-    assert calls == [FAST]
+    assert scrypt_calls == [FAST]
+
+
+@pytest.mark.parametrize("password", ["pw", "wrong"])
+def test_every_login_attempt_costs_a_scrypt_at_the_policy(
+    scrypt_calls, password: str
+) -> None:
+    """A user whose hash is older and cheaper than the policy, right or wrong password:
+    the check also runs one scrypt at the policy's cost, as an unknown name does, so
+    answering fast does not reveal that the name exists (the old hash's own cost is the
+    difference left, which the page states)."""
+    policy = hashing.ScryptParams(log2_n=11)
+    hashing._dummy_hash(policy)
+    users = {"ada": hashing.hash_password("pw", FAST)}
+    scrypt_calls.clear()
+    hashing.check_login(users, "ada", password, policy)
+    assert scrypt_calls == [FAST, policy]
+    scrypt_calls.clear()
+    hashing.check_login(users, "nobody", password, policy)
+    assert scrypt_calls == [policy]
 
 
 def test_scrypt_costs_far_more_than_sha256() -> None:

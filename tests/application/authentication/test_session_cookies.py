@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 import urllib.request
 from email.message import Message
 from http.cookies import CookieError
@@ -80,8 +79,7 @@ def test_set_cookie_carries_every_protective_attribute() -> None:
         "Secure",
         "SameSite=Lax",
         "Path=/",
-        f"Max-Age={sessions.ABSOLUTE_TIMEOUT}",
-    }
+    }  # no Max-Age or Expires: a session cookie, gone when the browser closes
     assert "Domain" not in header  # __Host- forbids it
 
 
@@ -92,7 +90,8 @@ def test_a_client_cookie_parser_reads_our_attributes(jar_with) -> None:
     assert cookie.secure
     assert cookie.has_nonstandard_attr("HttpOnly")
     assert cookie.get_nonstandard_attr("SameSite") == "Lax"
-    assert abs(cookie.expires - (time.time() + sessions.ABSOLUTE_TIMEOUT)) < 60
+    assert cookie.expires is None  # non-persistent (OWASP): not kept on disk
+    assert cookie.discard  # http.cookiejar's word for "drop at the end of the session"
 
 
 def test_a_secure_cookie_is_sent_over_https_and_not_over_http(jar_with) -> None:
@@ -147,3 +146,21 @@ def test_a_session_id_round_trips_through_set_cookie_and_cookie() -> None:
     session_id = sessions.SessionStore().login("ada")
     pair = sessions.set_cookie(session_id).split(";")[0]  # what the browser sends back
     assert sessions.session_id_from(pair) == session_id
+
+
+@pytest.mark.parametrize(
+    ("header", "found"),
+    [
+        # a pair SimpleCookie rejects drops the whole header, the pairs before it too
+        ("__Host-session=abc; c d=1", None),
+        ("theme=dark; __Host-session=abc; remember", None),
+        # bytes its pattern cannot match stop the reading; what came before is kept
+        ("__Host-session=abc; bad\x01=2", "abc"),
+        ("theme=dark; bad\x01=2; __Host-session=abc", None),
+        ('__Host-session=abc; x="unclosed', "abc"),
+    ],
+)
+def test_a_header_simplecookie_cannot_fully_read_fails_closed(
+    header: str, found: str | None
+) -> None:
+    assert sessions.session_id_from(header) == found
