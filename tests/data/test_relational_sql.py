@@ -193,6 +193,26 @@ def test_flexible_typing_accepts_text_in_an_integer_column_unless_strict() -> No
             conn.execute("INSERT INTO strict_t VALUES ('abc')")
 
 
+def test_the_strict_exercise_text_price_is_stored_and_passes_the_check_until_strict(
+    shop,
+) -> None:
+    """The page's exercise: a non-key INTEGER column takes 'abc', CHECK included."""
+    shop.execute("INSERT INTO products (name, price_cents) VALUES ('mug', 'abc')")
+    stored = "SELECT typeof(price_cents) FROM products WHERE name = 'mug'"
+    assert shop.execute(stored).fetchone() == ("text",)
+    schema = rs.SCHEMA.split("CREATE TABLE products", 1)[1].split(";", 1)[0]
+    shop.execute(f"CREATE TABLE strict_products {schema.strip()} STRICT")
+    with pytest.raises(sqlite3.IntegrityError, match="cannot store TEXT"):
+        shop.execute(
+            "INSERT INTO strict_products (name, price_cents) VALUES ('mug', 'abc')"
+        )
+
+
+def test_an_integer_primary_key_refuses_text_even_without_strict(shop) -> None:
+    with pytest.raises(sqlite3.IntegrityError, match="datatype mismatch"):
+        shop.execute("INSERT INTO customers VALUES ('abc', 'x@example', 'X', 'Y')")
+
+
 # --- joins --------------------------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ import random
 import signal
 import sqlite3
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.data import transactions as tx
+from tests.helpers import TIMEOUT
 
 MANY = {f"customer-{i:04d}": 100 for i in range(2000)}
 
@@ -190,6 +193,41 @@ def test_a_deferred_transaction_that_read_first_cannot_upgrade_in_wal(
         with pytest.raises(sqlite3.OperationalError, match="database is locked"):
             first.execute("UPDATE accounts SET balance = 1 WHERE owner = 'alice'")
         first.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("journal", ["DELETE", "WAL"])
+def test_the_upgrade_fails_at_once_while_another_connection_holds_the_write_lock(
+    tmp_path: Path, journal: str
+) -> None:
+    """Nobody has committed yet: the other connection only holds the write lock. The
+    read-then-write upgrade still fails without waiting (SQLite calls no busy handler
+    for a connection that already reads: waiting could deadlock), in both journal
+    modes; BEGIN IMMEDIATE instead waits for the lock and gets it."""
+    path = str(tmp_path / "bank.db")
+    tx.create_bank(path, {"alice": 100, "bob": 50}, journal=journal)
+    busy_timeout = 2.0
+    with (
+        connect(path, isolation_level=None, timeout=busy_timeout) as first,
+        connect(path, isolation_level=None, check_same_thread=False) as second,
+    ):
+        first.execute("BEGIN")
+        tx.balances(first)  # a read: first now holds a read lock or a snapshot
+        second.execute("BEGIN IMMEDIATE")  # the write lock, nothing committed
+        started = time.perf_counter()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            first.execute("UPDATE accounts SET balance = 1 WHERE owner = 'alice'")
+        assert time.perf_counter() - started < busy_timeout / 4  # did not wait
+        first.execute("ROLLBACK")
+        release = threading.Timer(0.2, second.execute, args=("COMMIT",))
+        release.start()
+        try:
+            first.execute("BEGIN IMMEDIATE")  # waits for the lock, then has it
+            first.execute("UPDATE accounts SET balance = 1 WHERE owner = 'alice'")
+            first.execute("COMMIT")
+        finally:
+            release.join(TIMEOUT)
+    with connect(path) as check:
+        assert tx.balances(check)["alice"] == 1
 
 
 # --- the state table, against SQLite ---------------------------------------------------
