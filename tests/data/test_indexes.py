@@ -72,6 +72,8 @@ def test_levels_needed_is_the_smallest_power_of_the_fanout_that_covers_n(
 
 def test_levels_needed_grows_by_one_per_factor_of_the_fanout() -> None:
     assert [ix.levels_needed(n, 100) for n in (1_000, 10**6, 10**9)] == [2, 3, 5]
+    # the page: with real interior fan-outs, in the hundreds, a billion keys take four
+    assert [ix.levels_needed(10**9, f) for f in (200, 500, 1000)] == [4, 4, 3]
 
 
 def test_every_leaf_of_the_toy_tree_sits_at_the_same_depth() -> None:
