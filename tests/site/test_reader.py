@@ -223,7 +223,7 @@ SEARCH_TERMS = {
     "PKCE": "application/authorization/",
     "idempotency": "application/api_design/",
     "CSRF": "application/app_security/",
-    "jitter": "application/webhooks/",
+    "jitter": "reliability/retries/",
     "repository": "application/layering/",
     "fsync": "data/why_databases/",
     "foreign key": "data/relational_sql/",
