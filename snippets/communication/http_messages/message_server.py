@@ -152,6 +152,9 @@ class Connection:
 
 
 # --8<-- [start:respond]
+FRAMING = {"content-length", "transfer-encoding", "connection"}  # the server's own
+
+
 def respond(
     sock: socket.socket, request: Request, handler: Handler, keep: bool
 ) -> bool:
@@ -160,7 +163,9 @@ def respond(
         response = handler(request)
     except Exception:  # a bug in one handler must not take the server down
         response, keep = Response(500, b"internal server error\n"), False
-    headers = list(response.headers)
+    # The server frames the message: a handler's own Content-Length (a proxied one,
+    # say) would be a second, maybe different one (RFC 9112 section 6.3).
+    headers = [(n, v) for n, v in response.headers if n.lower() not in FRAMING]
     if not keep:
         headers.append(("Connection", "close"))
     elif request.version == "HTTP/1.0":
@@ -282,7 +287,7 @@ def running(
 
 
 # --8<-- [start:raw]
-def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0) -> bytes:
+def raw_exchange(host: str, port: int, data: bytes, timeout: float = TIMEOUT) -> bytes:
     """Send raw bytes, close our side, and read everything until the server closes."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(data)

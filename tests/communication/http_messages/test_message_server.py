@@ -290,6 +290,29 @@ def test_a_failing_handler_gives_500_and_the_server_keeps_serving() -> None:
     assert read_responses(fine)[0][2] == b"fine"
 
 
+def test_the_server_frames_the_response_whatever_framing_the_handler_set() -> None:
+    """A handler that passes on another response's fields (a proxy) must not produce
+    two Content-Lengths, a Transfer-Encoding it does not apply, or its own Connection."""
+
+    def proxying(request: Request) -> Response:
+        framing = [
+            ("Content-Length", "999"),
+            ("Transfer-Encoding", "chunked"),
+            ("Connection", "keep-alive"),
+            ("X-Kept", "yes"),
+        ]
+        return Response(200, b"body", framing)
+
+    with running(proxying) as server:
+        answer = raw_exchange(*address(server), GOOD)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.count(b"content-length:") == 1
+    assert b"content-length: 4" in head
+    assert b"transfer-encoding" not in head
+    assert b"x-kept: yes" in head
+    assert read_responses(answer)[0][2] == b"body"
+
+
 def test_http10_keeps_the_connection_only_when_asked() -> None:
     with running(echo) as server:
         kept = b"GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
