@@ -15,6 +15,7 @@ Only Python blocks are run; `pycon` (REPL transcripts) blocks are refused: write
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,34 @@ def test_a_block_that_prints_something_else_fails(eval_example: EvalExample) -> 
     example = CodeExample.create('print("ok")\n#> not ok\n', path=Path("fake.md"))
     with pytest.raises(pytest.fail.Exception, match="Print output changed"):
         eval_example.run_print_check(example)
+
+
+COLLAPSED = re.compile(r"^(?P<indent> *)\?\?\? ", re.M)  # "???+" starts open
+
+
+def collapsed_python_blocks(text: str) -> list[int]:
+    """Line numbers of Python blocks inside a collapsed `???` admonition."""
+    found = []
+    lines = text.splitlines()
+    for match in COLLAPSED.finditer(text):
+        start = text.count("\n", 0, match.start())
+        inside = len(match["indent"]) + 4  # the admonition's content is indented
+        for number, line in enumerate(lines[start + 1 :], start + 2):
+            if line.strip() and len(line) - len(line.lstrip()) < inside:
+                break
+            if line.strip().startswith("```py"):
+                found.append(number)
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_no_python_block_is_hidden_in_a_collapsed_admonition(page: Path) -> None:
+    """A reader pastes the blocks they can see, in order; the test above runs every block
+    in order. The two agree only if no block is hidden in a closed `???` (use `???+`)."""
+    assert collapsed_python_blocks(page.read_text(encoding="utf-8")) == []
+
+
+def test_a_block_in_a_collapsed_admonition_is_found() -> None:
+    text = 'Text\n\n??? note "More"\n    ```python\n    x = 1\n    ```\n\nAfter\n'
+    assert collapsed_python_blocks(text) == [4]
+    assert collapsed_python_blocks(text.replace("??? ", "???+ ")) == []
