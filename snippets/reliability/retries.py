@@ -11,7 +11,9 @@ contending for one resource measures what jitter buys.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
 core"): the demo retries calls to a server started with its `serving`, so this module
-builds on `snippets.application.app_core`.
+builds on `snippets.application.app_core`; and the errors page
+(`docs/reliability/errors.md`, "Errors and failure modes"), whose idempotent methods it
+uses, so it builds on `snippets.reliability.errors` too.
 
 What it leaves out: deadlines across retries (the timeouts page), circuit breakers,
 which stop calling a dependency that keeps failing, and hedged requests.
@@ -62,7 +64,8 @@ def decorrelated_jitter(
 import email.utils
 from datetime import UTC, datetime
 
-IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}  # RFC 9110 9.2.2
+from snippets.reliability.errors import IDEMPOTENT  # RFC 9110 9.2.2, errors page
+
 TRY_LATER = {408, 429, 502, 503, 504}  # timeout, too many, bad/unavailable/timeout
 
 
