@@ -120,3 +120,16 @@ def http_request(
         return Reply(reply.status, reply.getheaders(), reply.read())
     finally:
         connection.close()
+
+
+def collected(*args: str) -> list[str]:
+    """The test ids pytest would run, in its order, for these arguments."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return [line for line in result.stdout.splitlines() if "::" in line]

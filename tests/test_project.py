@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tomllib
 
+from tests.helpers import collected
 from tests.site.docs_tools import ROOT
 
 
@@ -54,19 +53,6 @@ def test_makefile_has_the_documented_targets() -> None:
     makefile = (ROOT / "Makefile").read_text()
     for target in ("serve", "build", "test", "page", "vendor-mermaid", "lock"):
         assert re.search(rf"^{target}:", makefile, re.M), target
-
-
-def collected(*args: str) -> list[str]:
-    """The test ids pytest would run, in its order, for these arguments."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [line for line in result.stdout.splitlines() if "::" in line]
 
 
 def test_browser_tests_are_run_after_every_other_test_of_a_mixed_selection() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import collected
 from tests.site.docs_tools import (
     DOCS,
     INCLUDE,
@@ -93,17 +94,7 @@ def test_run_it_yourself_selects_every_test_of_the_page_and_its_code_blocks(
     page = DOCS / src_uri
     selected = []
     for args in run_it_yourself_commands(built_site, page):
-        args = [a.strip('"') for a in args]
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "--collect-only", "-q", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        selected += [line for line in result.stdout.splitlines() if "::" in line]
+        selected += collected(*(a.strip('"') for a in args))
     test_files = {
         Path("tests", *Path(s).parts[1:-1], f"test_{Path(s).name}").as_posix()
         for s in included_snippets(page)
@@ -115,15 +106,7 @@ def test_run_it_yourself_selects_every_test_of_the_page_and_its_code_blocks(
         f"test_page_code_blocks_lint_run_and_print_what_they_show[{src_uri}]"
     ) in docs_tests
     for test_file in test_files:
-        collected = subprocess.run(
-            [sys.executable, "-m", "pytest", "--collect-only", "-q", test_file],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        ).stdout.splitlines()
-        everything = {line for line in collected if "::" in line}
+        everything = set(collected(test_file))
         assert everything, test_file
         assert everything <= set(selected), test_file
 
