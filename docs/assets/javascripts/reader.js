@@ -154,6 +154,11 @@
       var item = document.createElement("li");
       item.setAttribute("data-layer", layer);
       var label = layer.charAt(0).toUpperCase() + layer.slice(1);
+      if (!mine.length) {  /* no page written yet: say so, not "0 of 0" */
+        item.textContent = label + ": in preparation";
+        list.appendChild(item);
+        return;
+      }
       item.textContent = label + ": " + finished + " of " + mine.length + " pages done";
       var bar = document.createElement("progress");
       bar.max = mine.length || 1;
