@@ -1,4 +1,5 @@
-"""Reliability: errors, timeouts, retries, idempotency, rate limits, graceful shutdown.
+"""Reliability: errors, timeouts, retries, idempotency, rate limits, graceful
+shutdown.
 
 See docs/reliability/ for the pages that walk through these modules.
 """

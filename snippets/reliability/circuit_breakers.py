@@ -1,21 +1,24 @@
-"""Circuit breakers and bulkheads: stop calling what is failing, and cap what may wait.
+"""Circuit breakers and bulkheads: stop calling what is failing, cap what may
+wait.
 
-What it teaches: a circuit breaker counts consecutive failures of a dependency; at a
-threshold it opens, and calls fail at once without reaching the dependency, which gets
-time to recover and spares the caller a timeout per call. After a reset timeout the
-breaker lets a trial call through (half-open): success closes it, failure opens it
-again. The states and their moves are a table, and a move the table does not have
-raises an error that names the state and the event. A bulkhead is a bounded semaphore
-around the calls to one dependency: when it is full, a call is refused at once instead
-of taking one more worker thread to wait on a slow dependency.
+What it teaches: a circuit breaker counts consecutive failures of a dependency;
+at a threshold it opens, and calls fail at once without reaching the dependency,
+which gets time to recover and spares the caller a timeout per call. After a
+reset timeout the breaker lets a trial call through (half-open): success closes
+it, failure opens it again. The states and their moves are a table, and a move
+the table does not have raises an error that names the state and the event. A
+bulkhead is a bounded semaphore around the calls to one dependency: when it is
+full, a call is refused at once instead of taking one more worker thread to wait
+on a slow dependency.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
-core"): the demos call a dependency started with its `serving`, so this module builds on
-`snippets.application.app_core`.
+core"): the demos call a dependency started with its `serving`, so this module
+builds on `snippets.application.app_core`.
 
-What it leaves out: breakers over a failure rate in a sliding window (resilience4j),
-one shared state across processes (pybreaker's Redis storage), limits on the number of
-trial calls in half-open, and adaptive concurrency limits.
+What it leaves out: breakers over a failure rate in a sliding window
+(resilience4j), one shared state across processes (pybreaker's Redis storage),
+limits on the number of trial calls in half-open, and adaptive concurrency
+limits.
 
 Run it: `python -m snippets.reliability.circuit_breakers`.
 """
@@ -63,7 +66,7 @@ class BreakerOpen(Exception):
 
 
 class BreakerState:
-    """The state of a breaker, its counters, and `move`, which follows the table."""
+    """A breaker's state, its counters, and `move`, which follows the table."""
 
     def __init__(
         self,
@@ -93,10 +96,10 @@ class BreakerState:
 
 # --8<-- [start:decide]
 class CircuitBreaker(BreakerState):
-    """Opens after `fail_max` failures in a row; tries again after `reset_timeout`."""
+    """Opens after `fail_max` failures in a row; tries after `reset_timeout`."""
 
     def allow(self) -> bool:
-        """May a call go through now? Moves an open breaker to half-open in time."""
+        """May a call go through? An open breaker turns half-open in time."""
         with self.lock:
             waited = self.clock() - self.opened_at
             if self.state == OPEN and waited >= self.reset_timeout:
@@ -141,7 +144,7 @@ class BulkheadFull(Exception):
 
 
 class Bulkhead:
-    """At most `size` calls to one dependency at a time; the others are refused."""
+    """At most `size` calls to one dependency at a time; others are refused."""
 
     def __init__(self, size: int) -> None:
         self.slots = threading.BoundedSemaphore(size)
@@ -163,10 +166,12 @@ from snippets.application.app_core import Request, Response, call, text
 
 
 class Dependency:
-    """A downstream service's behaviour, switched by the demo: ok, failing or slow."""
+    """A downstream service, switched by the demo: ok, failing or slow."""
 
     def __init__(self) -> None:
-        self.mode = "ok"  # read by the server's threads; only the demo writes it
+        self.mode = (
+            "ok"  # read by the server's threads; only the demo writes it
+        )
         self.calls = 0
         self.lock = threading.Lock()  # guards calls
 
@@ -185,7 +190,9 @@ def ask(server, timeout: float = 0.25) -> str:
     try:
         reply = call(server, "GET", "/price", timeout=timeout)
     except TimeoutError as error:  # socket.timeout is TimeoutError since 3.10
-        raise ConnectionError("the dependency did not answer in time") from error
+        raise ConnectionError(
+            "the dependency did not answer in time"
+        ) from error
     if reply.status >= 500:
         raise ConnectionError(f"the dependency answered {reply.status}")
     return reply.body.decode().strip()
@@ -194,8 +201,8 @@ def ask(server, timeout: float = 0.25) -> str:
 # --8<-- [end:dependency]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_table]

@@ -1,20 +1,22 @@
-"""Errors and failure modes: what can go wrong in a call, and which failures to retry.
+"""Errors and failure modes: what can go wrong in a call, and which failures to
+retry.
 
-What it teaches: a call to another service fails in a few distinct ways, and each one
-tells you something different. A refused connection means nothing was sent, so any
-request may be sent again. A timeout or a connection lost after the request went out
-leaves you not knowing whether the server acted, so only a request that is safe to
-repeat may be. The faults are made for real on loopback: a closed port, a server that
-resets the connection (SO_LINGER 0), one that never answers, one that cuts the body
-short. On the server side, an exception becomes a 500 with a problem document that says
-nothing about the internals, while the log keeps the details.
+What it teaches: a call to another service fails in a few distinct ways, and
+each one tells you something different. A refused connection means nothing was
+sent, so any request may be sent again. A timeout or a connection lost after the
+request went out leaves you not knowing whether the server acted, so only a
+request that is safe to repeat may be. The faults are made for real on loopback:
+a closed port, a server that resets the connection (SO_LINGER 0), one that never
+answers, one that cuts the body short. On the server side, an exception becomes
+a 500 with a problem document that says nothing about the internals, while the
+log keeps the details.
 
-Read first: the middleware page (`docs/application/middleware.md`, "Middleware and
-request context"): its `errors` middleware is the server side shown here, so this
-module builds on `snippets.application.middleware`.
+Read first: the middleware page (`docs/application/middleware.md`, "Middleware
+and request context"): its `errors` middleware is the server side shown here, so
+this module builds on `snippets.application.middleware`.
 
-What it leaves out: TLS errors, DNS failures, errors inside HTTP/2 streams, and what
-to answer instead of an error (fallbacks, the circuit-breaker page).
+What it leaves out: TLS errors, DNS failures, errors inside HTTP/2 streams, and
+what to answer instead of an error (fallbacks, the circuit-breaker page).
 
 Run it: `python -m snippets.reliability.errors`.
 """
@@ -74,7 +76,14 @@ def closed_port() -> tuple[str, int]:
 import http.client
 from dataclasses import dataclass
 
-IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}  # RFC 9110 9.2.2
+IDEMPOTENT = {
+    "GET",
+    "HEAD",
+    "OPTIONS",
+    "TRACE",
+    "PUT",
+    "DELETE",
+}  # RFC 9110 9.2.2
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ def classify(error: Exception) -> Failure:
 
 
 def may_retry(method: str, failure: Failure) -> bool:
-    """Unsent requests may always go again; sent ones only if repeating is safe."""
+    """Unsent requests may always go again; sent ones if repeating is safe."""
     return not failure.sent or method in IDEMPOTENT
 
 
@@ -111,7 +120,9 @@ def fetch(address: tuple[str, int], method: str = "GET") -> Failure | int:
         response = connection.getresponse()
         response.read()
         return response.status
-    except Exception as error:  # classify re-raises what is not a transport failure
+    except (
+        Exception
+    ) as error:  # classify re-raises what is not a transport failure
         return classify(error)
     finally:
         connection.close()
@@ -120,8 +131,8 @@ def fetch(address: tuple[str, int], method: str = "GET") -> Failure | int:
 # --8<-- [end:fetch]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_faults]
@@ -137,9 +148,11 @@ if __name__ == "__main__":
 
     # --8<-- [start:demo_retry]
     lost = Failure("lost", sent=True)
-    print(may_retry("POST", Failure("refused", sent=False)), may_retry("POST", lost))
+    refused = Failure("refused", sent=False)
+    print(may_retry("POST", refused), may_retry("POST", lost))
     #> True False
-    print(may_retry("PUT", lost), may_retry("GET", Failure("timeout", sent=True)))
+    timeout = Failure("timeout", sent=True)
+    print(may_retry("PUT", lost), may_retry("GET", timeout))
     #> True True
     # --8<-- [end:demo_retry]
 

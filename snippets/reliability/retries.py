@@ -1,22 +1,25 @@
-"""Retries: exponential backoff, jitter, a retry budget, and what must not be retried.
+"""Retries: exponential backoff, jitter, a retry budget, and what must not be
+retried.
 
-What it teaches: a failed call that may succeed later is tried again, after a wait that
-doubles with each attempt up to a cap (exponential backoff); the wait is drawn at random
-(jitter), so that clients that failed together do not all come back together; only
-requests that are safe to repeat are retried (idempotent methods, or a request with an
-idempotency key) and only on answers that say "try later" (408, 429, 502, 503, 504); a
-`Retry-After` from the server is honoured; and a retry budget stops retries from
-multiplying the load on a server that is already failing. A simulation of 100 clients
-contending for one resource measures what jitter buys.
+What it teaches: a failed call that may succeed later is tried again, after a
+wait that doubles with each attempt up to a cap (exponential backoff); the wait
+is drawn at random (jitter), so that clients that failed together do not all
+come back together; only requests that are safe to repeat are retried
+(idempotent methods, or a request with an idempotency key) and only on answers
+that say "try later" (408, 429, 502, 503, 504); a `Retry-After` from the server
+is honoured; and a retry budget stops retries from multiplying the load on a
+server that is already failing. A simulation of 100 clients contending for one
+resource measures what jitter buys.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
-core"): the demo retries calls to a server started with its `serving`, so this module
-builds on `snippets.application.app_core`; and the errors page
-(`docs/reliability/errors.md`, "Errors and failure modes"), whose idempotent methods it
-uses, so it builds on `snippets.reliability.errors` too.
+core"): the demo retries calls to a server started with its `serving`, so this
+module builds on `snippets.application.app_core`; and the errors page
+(`docs/reliability/errors.md`, "Errors and failure modes"), whose idempotent
+methods it uses, so it builds on `snippets.reliability.errors` too.
 
-What it leaves out: deadlines across retries (the timeouts page), circuit breakers,
-which stop calling a dependency that keeps failing, and hedged requests.
+What it leaves out: deadlines across retries (the timeouts page), circuit
+breakers, which stop calling a dependency that keeps failing, and hedged
+requests.
 
 Run it: `python -m snippets.reliability.retries`.
 """
@@ -29,7 +32,7 @@ Uniform = Callable[[float, float], float]  # random.uniform, or a seeded one
 
 
 def exponential(attempt: int, base: float, cap: float) -> float:
-    """The wait after failed attempt number `attempt` (1, 2, ...): base * 2**(n-1)."""
+    """The wait after failed attempt `attempt` (1, 2, ...): base * 2**(n-1)."""
     if attempt > 64:  # 2**64 seconds is far past any cap: avoid a huge number
         return cap
     return min(cap, base * 2 ** (attempt - 1))
@@ -53,7 +56,7 @@ def equal_jitter(
 def decorrelated_jitter(
     previous: float, base: float, cap: float, uniform: Uniform = random.uniform
 ) -> float:
-    """Between `base` and three times the previous wait (start with previous=base)."""
+    """Between `base` and three times the last wait (first, previous=base)."""
     return min(cap, uniform(base, previous * 3))
 
 
@@ -64,9 +67,17 @@ def decorrelated_jitter(
 import email.utils
 from datetime import UTC, datetime
 
-from snippets.reliability.errors import IDEMPOTENT  # RFC 9110 9.2.2, errors page
+from snippets.reliability.errors import (
+    IDEMPOTENT,
+)  # RFC 9110 9.2.2, errors page
 
-TRY_LATER = {408, 429, 502, 503, 504}  # timeout, too many, bad/unavailable/timeout
+TRY_LATER = {
+    408,
+    429,
+    502,
+    503,
+    504,
+}  # timeout, too many, bad/unavailable/timeout
 
 
 def may_retry(method: str, status: int, idempotency_key: bool = False) -> bool:
@@ -107,7 +118,7 @@ class RetryBudget:
         self.balance = min(self.most, self.balance + self.ratio)
 
     def try_spend(self) -> bool:
-        """Take one retry from the budget, or say no if less than one is left."""
+        """Take one retry from the budget; say no if less than one is left."""
         if self.balance < 1:
             return False
         self.balance -= 1
@@ -156,7 +167,9 @@ def call_with_retries(
 # --8<-- [start:contention]
 import heapq
 
-Policy = Callable[[int, float, random.Random], float]  # attempt, previous -> wait
+Policy = Callable[
+    [int, float, random.Random], float
+]  # attempt, previous -> wait
 
 
 def contention(clients: int, policy: Policy, seed: int = 1) -> tuple[int, int]:
@@ -164,10 +177,13 @@ def contention(clients: int, policy: Policy, seed: int = 1) -> tuple[int, int]:
 
     Time runs in slots of one call each. In a slot, the first caller's write
     commits and every other caller's conflicts; a client whose write conflicted
-    calls again in the slot after its wait (the policy's, from the end of its slot).
+    calls again in the slot after its wait (the policy's, from the end of its
+    slot).
     """
     rng = random.Random(seed)
-    waiting = [(0.0, client, 1, 1.0) for client in range(clients)]  # all at once
+    waiting = [
+        (0.0, client, 1, 1.0) for client in range(clients)
+    ]  # all at once
     calls = finished = 0
     while waiting:
         slot = int(waiting[0][0])
@@ -177,7 +193,9 @@ def contention(clients: int, policy: Policy, seed: int = 1) -> tuple[int, int]:
         calls, finished = calls + len(callers), slot + 1
         for _, client, attempt, previous in callers[1:]:  # callers[0] committed
             wait = policy(attempt, previous, rng)
-            heapq.heappush(waiting, (slot + 1 + wait, client, attempt + 1, wait))
+            heapq.heappush(
+                waiting, (slot + 1 + wait, client, attempt + 1, wait)
+            )
     return calls, finished
 
 
@@ -185,7 +203,9 @@ BASE, CAP = 1.0, 1000.0  # in slots
 POLICIES: dict[str, Policy] = {
     "no jitter": lambda n, prev, rng: exponential(n, BASE, CAP),
     "full jitter": lambda n, prev, rng: full_jitter(n, BASE, CAP, rng.uniform),
-    "equal jitter": lambda n, prev, rng: equal_jitter(n, BASE, CAP, rng.uniform),
+    "equal jitter": lambda n, prev, rng: equal_jitter(
+        n, BASE, CAP, rng.uniform
+    ),
     "decorrelated": lambda n, prev, rng: decorrelated_jitter(
         prev, BASE, CAP, rng.uniform
     ),
@@ -195,15 +215,15 @@ CLIENTS = (10, 25, 50, 75, 100)  # the chart's x-axis
 
 
 def calls_by_clients(policy: Policy) -> list[int]:
-    """Total calls for each number of clients in CLIENTS: one curve of the chart."""
+    """Calls for each number of clients in CLIENTS: a curve of the chart."""
     return [contention(clients, policy)[0] for clients in CLIENTS]
 
 
 # --8<-- [end:contention]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_backoff]
@@ -220,7 +240,8 @@ if __name__ == "__main__":
     print(may_retry("POST", 503, idempotency_key=True))
     #> True
     now = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
-    print(retry_after("120", now), retry_after("Thu, 03 Dec 2026 12:00:30 GMT", now))
+    date = "Thu, 03 Dec 2026 12:00:30 GMT"
+    print(retry_after("120", now), retry_after(date, now))
     #> 120.0 30.0
     # --8<-- [end:demo_policy]
 

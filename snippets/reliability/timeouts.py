@@ -1,23 +1,24 @@
-"""Timeouts and deadlines: bound every wait, and pass the remaining time downstream.
+"""Timeouts and deadlines: bound every wait, and pass the remaining time
+downstream.
 
 What it teaches: a per-operation timeout (http.client's `timeout`, a socket's
-`settimeout`) bounds each wait, not the whole call: a server that trickles one byte
-at a time keeps the call alive far past it. A deadline bounds the whole call: before
-each socket operation the client sets the timeout to the time that is left, and stops
-when none is. Across services, the remaining budget travels with the request (here in an
-`X-Request-Budget-Ms` header, relative, so that clocks need not agree), so that no hop
-keeps working for a caller that has given up. And a timeout is chosen from the
-downstream's latency distribution: the percentile above which you accept a false
-timeout.
+`settimeout`) bounds each wait, not the whole call: a server that trickles one
+byte at a time keeps the call alive far past it. A deadline bounds the whole
+call: before each socket operation the client sets the timeout to the time that
+is left, and stops when none is. Across services, the remaining budget travels
+with the request (here in an `X-Request-Budget-Ms` header, relative, so that
+clocks need not agree), so that no hop keeps working for a caller that has given
+up. And a timeout is chosen from the downstream's latency distribution: the
+percentile above which you accept a false timeout.
 
-Read first: the middleware page (`docs/application/middleware.md`, "Middleware and
-request context"): this module builds on `snippets.application.middleware`, whose
-request deadline (a contextvar, `remaining`, `DeadlineExceeded`, the `deadline`
-middleware) is the one used here, on the client side too.
+Read first: the middleware page (`docs/application/middleware.md`, "Middleware
+and request context"): this module builds on `snippets.application.middleware`,
+whose request deadline (a contextvar, `remaining`, `DeadlineExceeded`, the
+`deadline` middleware) is the one used here, on the client side too.
 
-What it leaves out: connect timeouts apart from read timeouts (the socket's timeout
-covers both here), cancelling work in other threads, gRPC's `grpc-timeout` format, and
-asyncio's `timeout()`.
+What it leaves out: connect timeouts apart from read timeouts (the socket's
+timeout covers both here), cancelling work in other threads, gRPC's
+`grpc-timeout` format, and asyncio's `timeout()`.
 
 Run it: `python -m snippets.reliability.timeouts`.
 """
@@ -29,10 +30,12 @@ import time
 
 
 class TrickleHandler(socketserver.BaseRequestHandler):
-    """Answers any request with a body sent one byte every `interval` seconds."""
+    """Answers any request with a body sent a byte every `interval` seconds."""
 
     def handle(self) -> None:
-        self.request.settimeout(5)  # the demo's own bound: nothing waits for ever
+        self.request.settimeout(
+            5
+        )  # the demo's own bound: nothing waits for ever
         self.request.recv(65536)  # the request; its content does not matter
         body = b"x" * self.server.size
         head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -46,7 +49,7 @@ class TrickleHandler(socketserver.BaseRequestHandler):
 
 
 class TrickleServer(socketserver.ThreadingTCPServer):
-    """A slow-drip server on a free loopback port; leaving it joins every thread."""
+    """A slow-drip server on a free loopback port; leaving joins its threads."""
 
     def __init__(self, size: int = 20, interval: float = 0.1) -> None:
         super().__init__(("127.0.0.1", 0), TrickleHandler)
@@ -69,7 +72,7 @@ import http.client
 
 
 def get_with_read_timeout(address: tuple[str, int], timeout: float) -> bytes:
-    """GET / with http.client's timeout: it bounds each socket wait, not the call."""
+    """GET / with http.client's timeout: it bounds each wait, not the call."""
     connection = http.client.HTTPConnection(*address, timeout=timeout)
     try:
         connection.request("GET", "/")
@@ -95,7 +98,7 @@ from snippets.application.middleware import (
 
 @contextlib.contextmanager
 def within(seconds: float) -> Iterator[None]:
-    """A deadline `seconds` from now for the code inside (or an outer, sooner one)."""
+    """A deadline `seconds` from now inside, or an outer, sooner one."""
     token = deadline_var.set(time.monotonic() + min(seconds, remaining()))
     try:
         yield
@@ -123,7 +126,9 @@ def get_by_deadline(address: tuple[str, int]) -> bytes:
             try:
                 chunk = response.read1(65536)
             except TimeoutError as error:
-                raise DeadlineExceeded("the deadline passed") from error  # as time_left
+                raise DeadlineExceeded(
+                    "the deadline passed"
+                ) from error  # as time_left
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
@@ -144,11 +149,13 @@ from snippets.application.app_core import (
 )
 from snippets.application.middleware import deadline
 
-BUDGET = "X-Request-Budget-Ms"  # what is left of the caller's time, in milliseconds
+BUDGET = (
+    "X-Request-Budget-Ms"  # what is left of the caller's time, in milliseconds
+)
 
 
 def budget_from_caller(most: float) -> Middleware:
-    """Run each request with the caller's remaining budget, capped at `most` s."""
+    """Run each request with the caller's remaining budget, at most `most` s."""
 
     def middleware(handler: Handler) -> Handler:
         def wrapped(request: Request) -> Response:
@@ -176,15 +183,19 @@ def call_within_budget(server, method: str, target: str) -> Response:
         headers = [(BUDGET, millis)]
         return call(server, method, target, headers=headers, timeout=left)
     except TimeoutError as error:
-        raise DeadlineExceeded("the next service did not answer in time") from error
+        raise DeadlineExceeded(
+            "the next service did not answer in time"
+        ) from error
 
 
 # --8<-- [end:propagate]
 
 
 # --8<-- [start:choose]
-def timeout_from(latencies: list[float], false_timeouts: float = 0.001) -> float:
-    """The latency that only `false_timeouts` of the calls exceed (nearest rank)."""
+def timeout_from(
+    latencies: list[float], false_timeouts: float = 0.001
+) -> float:
+    """The latency only `false_timeouts` of the calls exceed (nearest rank)."""
     ordered = sorted(latencies)
     rank = math.ceil((1 - false_timeouts) * len(ordered))  # 1-based
     return ordered[max(rank, 1) - 1]
@@ -193,8 +204,8 @@ def timeout_from(latencies: list[float], false_timeouts: float = 0.001) -> float
 # --8<-- [end:choose]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_trickle]
