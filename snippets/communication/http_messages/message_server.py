@@ -257,6 +257,10 @@ class MessageServer(socketserver.ThreadingTCPServer):
 
     daemon_threads = False  # server_close() joins every connection thread
     block_on_close = True
+    # Connections the kernel may hold until accept() takes them (listen's backlog).
+    # socketserver's default of 5 resets clients in a burst of 50; Linux caps this
+    # at net.core.somaxconn.
+    request_queue_size = 128
 
     def __init__(
         self, handler: Handler, limits: Limits | None = None, timeout: float = TIMEOUT
