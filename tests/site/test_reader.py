@@ -225,7 +225,7 @@ SEARCH_TERMS = {
     "problem details": "application/validation/",
     "scrypt": "application/authentication/",
     "PKCE": "application/authorization/",
-    "idempotency": "application/api_design/",
+    "idempotency": "reliability/idempotency/",
     "CSRF": "application/app_security/",
     "jitter": "reliability/retries/",
     "repository": "application/layering/",
