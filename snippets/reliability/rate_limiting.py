@@ -160,6 +160,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from snippets.application.app_core import (
+    Handler,
     Middleware,
     Request,
     Response,
@@ -187,7 +188,7 @@ def rate_limited(
     limiters: OrderedDict[str, Limiter] = OrderedDict()
     lock = threading.Lock()
 
-    def middleware(handler: Callable[[Request], Response]):
+    def middleware(handler: Handler) -> Handler:
         def limited(request: Request) -> Response:
             key = key_of(request)
             with lock:  # check and count as one step
