@@ -13,9 +13,9 @@ Read first: `message_parser` in this package, whose `Parser` this server feeds.
 
 What it leaves out: TLS; a bound on the number of threads (one per connection here:
 the performance layer builds an event loop); streaming bodies to the handler instead
-of collecting them in memory; answering pipelined requests in parallel; graceful
-shutdown (the reliability layer); and routing (the application layer builds a server
-of its own on the same parser).
+of collecting them in memory; answering pipelined requests in parallel; the steps of a
+graceful shutdown around `Drain` (the reliability layer); and routing (the application
+layer builds a server of its own on the same parser).
 
 Run it: `python -m snippets.communication.http_messages.message_server`.
 """
@@ -156,13 +156,19 @@ FRAMING = {"content-length", "transfer-encoding", "connection"}  # the server's 
 
 
 def respond(
-    sock: socket.socket, request: Request, handler: Handler, keep: bool
+    sock: socket.socket,
+    request: Request,
+    handler: Handler,
+    keep: bool,
+    drain: Drain | None = None,
 ) -> bool:
     """Run the handler, send its response; return whether the connection stays open."""
     try:
         response = handler(request)
     except Exception:  # a bug in one handler must not take the server down
         response, keep = Response(500, b"internal server error\n"), False
+    if drain and drain.started.is_set():  # a shutdown began while it worked
+        keep = False
     # The server frames the message: a handler's own Content-Length (a proxied one,
     # say) would be a second, maybe different one (RFC 9112 section 6.3).
     headers = [(n, v) for n, v in response.headers if n.lower() not in FRAMING]
@@ -203,6 +209,42 @@ def close_gently(sock: socket.socket, linger: float = 1.0, most: int = 65536) ->
 # --8<-- [end:respond]
 
 
+# --8<-- [start:drain]
+import selectors
+
+
+class Drain:
+    """A graceful shutdown's word to every connection of a server: finish the
+    request in hand, then close; a connection idle between requests closes now.
+    """
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        # One byte written to `_wake` and never read keeps `_alarm` readable, so
+        # it wakes every idle connection at once, however many there are.
+        self._alarm, self._wake = socket.socketpair()
+
+    def start(self) -> None:
+        if not self.started.is_set():
+            self.started.set()
+            self._wake.send(b"!")
+
+    def wait_for_request(self, sock: socket.socket, timeout: float) -> bool:
+        """Wait until `sock` has bytes (True), the drain starts or time is up."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            selector.register(self._alarm, selectors.EVENT_READ)
+            ready = {key.fileobj for key, _ in selector.select(timeout)}
+        return sock in ready  # bytes that came in time are served, drain or not
+
+    def close(self) -> None:
+        self._alarm.close()
+        self._wake.close()
+
+
+# --8<-- [end:drain]
+
+
 # --8<-- [start:serve_connection]
 def serve_connection(
     sock: socket.socket,
@@ -210,10 +252,14 @@ def serve_connection(
     limits: Limits,
     timeout: float,
     max_requests: int = 100,
+    drain: Drain | None = None,
 ) -> None:
     """Answer the requests of one connection until it closes, fails or times out."""
     conn = Connection(sock, limits)
     for count in range(1, max_requests + 1):  # bounded, like every network loop
+        idle = not conn.events and conn.parser.between_messages
+        if drain and idle and not drain.wait_for_request(sock, timeout):
+            return  # idle until the drain started or the time ran out: close
         try:
             request = conn.read_request(time.monotonic() + timeout)
         except HTTPError as error:
@@ -227,7 +273,7 @@ def serve_connection(
             return
         sock.settimeout(timeout)  # for sending the response
         keep = wants_keep_alive(request) and count < max_requests
-        if not respond(sock, request, handler, keep):
+        if not respond(sock, request, handler, keep, drain):
             return
 
 
@@ -243,7 +289,9 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
         with s.lock:  # invariant: connections == the number of handle() calls so far
             s.connections += 1
         with contextlib.suppress(OSError):  # the client went away: nobody to answer
-            serve_connection(self.request, s.handler, s.limits, s.timeout)
+            serve_connection(
+                self.request, s.handler, s.limits, s.timeout, drain=s.drain
+            )
 
 
 class MessageServer(socketserver.ThreadingTCPServer):
@@ -268,7 +316,12 @@ class MessageServer(socketserver.ThreadingTCPServer):
         self.handler, self.limits, self.timeout = handler, limits or Limits(), timeout
         self.lock = threading.Lock()
         self.connections = 0  # accepted so far; guarded by self.lock
+        self.drain = Drain()  # started by a graceful shutdown (the reliability layer)
         super().__init__(("127.0.0.1", 0), ConnectionHandler)
+
+    def server_close(self) -> None:
+        super().server_close()  # joins the connection threads first
+        self.drain.close()
 
 
 @contextlib.contextmanager

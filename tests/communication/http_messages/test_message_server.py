@@ -425,3 +425,61 @@ def test_the_demo_talks_http_client_and_gets_a_400_for_bad_input() -> None:
         "connections so far: 1",
         "b'HTTP/1.1 400 Bad Request'",
     ]
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_drain_closes_an_idle_kept_alive_connection_at_once() -> None:
+    with (
+        running(echo) as server,
+        socket.create_connection(address(server), timeout=TIMEOUT) as sock,
+    ):
+        sock.sendall(GOOD)
+        first = sock.recv(65536)  # answered, and kept alive: now idle
+        started = time.monotonic()
+        server.drain.start()
+        rest = read_until_closed(sock)
+        closed_after = time.monotonic() - started
+    assert first.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" not in first.lower()
+    assert rest == b""  # closed without a word: it was between requests
+    assert closed_after < TIMEOUT / 5  # at once, not at the idle timeout
+
+
+def test_a_request_in_the_handler_when_the_drain_starts_ends_with_close() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(request: Request) -> Response:
+        entered.set()
+        release.wait(TIMEOUT)
+        return Response(200, b"done\n")
+
+    with (
+        running(slow) as server,
+        socket.create_connection(address(server), timeout=TIMEOUT) as sock,
+    ):
+        sock.sendall(GOOD)
+        assert entered.wait(TIMEOUT)
+        server.drain.start()
+        release.set()
+        answer = read_until_closed(sock)
+    [(status, fields, body)] = read_responses(answer)
+    assert (status, fields["Connection"], body) == (200, "close", b"done\n")
+
+
+def test_bytes_that_arrived_before_the_drain_are_still_served() -> None:
+    with (
+        running(echo) as server,
+        socket.create_connection(address(server), timeout=TIMEOUT) as sock,
+    ):
+        sock.sendall(GOOD)
+        sock.recv(65536)
+        server.drain.start()
+        sock.sendall(GOOD)  # may race the close: served whole, or not at all
+        answer = read_until_closed(sock)
+    assert answer == b"" or read_responses(answer)[0][0] == 200
