@@ -34,6 +34,7 @@ from snippets.reliability.timeouts import BUDGET
 class Outcome:
     status: int | None  # None: no answer within the client's deadline
     seconds: float  # from the planned send time to the answer or the give-up
+    lag: float = 0.0  # how late the send started: the generator's own delay
 
 
 async def get_status(address: tuple[str, int], budget: float) -> int:
@@ -57,12 +58,13 @@ async def send_at(when: float, address, deadline: float) -> Outcome:
     """Send at `when` (loop time), whatever happened to earlier requests."""
     loop = asyncio.get_running_loop()
     await asyncio.sleep(when - loop.time())
+    lag = loop.time() - when
     try:
         async with asyncio.timeout(deadline):  # the client gives up, and closes
             status = await get_status(address, deadline)
     except TimeoutError:
         status = None
-    return Outcome(status, loop.time() - when)
+    return Outcome(status, loop.time() - when, lag)
 
 
 async def open_loop(address, rate: float, count: int, deadline: float):
@@ -110,6 +112,11 @@ class Report:
             o.seconds for o in self.outcomes if o.status == status
         )
 
+    def lagged(self, late: float = 0.01) -> float:
+        """The share of sends that started over `late` s after their time: a
+        generator that cannot keep its schedule measures its own machine."""
+        return sum(o.lag > late for o in self.outcomes) / len(self.outcomes)
+
 
 def overload(
     shed: bool, workers=4, service=0.05, load=2.0, duration=2.0, deadline=0.25
@@ -138,6 +145,16 @@ def overload(
     return Report(capacity, outcomes, len(done), time.monotonic() - start)
 
 
+def measure(shed: bool, attempts: int = 3) -> Report:
+    """`overload`, run again while the machine was too busy to keep the
+    schedule (over 10% of sends late); the last run if it never was."""
+    for _ in range(attempts):
+        report = overload(shed)
+        if report.lagged() < 0.1:
+            break
+    return report
+
+
 # --8<-- [end:experiment]
 
 
@@ -146,7 +163,7 @@ def overload(
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_overload]
-    plain, shed = overload(shed=False), overload(shed=True)
+    plain, shed = measure(shed=False), measure(shed=True)
     collapsed = plain.goodput(2.0) < 0.5
     print("goodput without shedding under half of capacity:", collapsed)
     #> goodput without shedding under half of capacity: True

@@ -12,14 +12,17 @@ import time
 import pytest
 
 from snippets.application.app_core import serving, text
-from snippets.reliability.load_shedding.overload import Outcome, open_loop, overload
+from snippets.reliability.load_shedding.overload import Outcome, measure, open_loop
 
 DURATION = 2.0  # overload's default
 
 
 @pytest.fixture(scope="module")
 def runs():
-    return overload(shed=False), overload(shed=True)
+    plain, shed = measure(shed=False), measure(shed=True)
+    for report in (plain, shed):  # a measurement of a starved generator is void
+        assert report.lagged() < 0.1, "the machine was too busy to measure"
+    return plain, shed
 
 
 def test_without_shedding_goodput_collapses_and_the_work_is_wasted(runs):
@@ -28,8 +31,9 @@ def test_without_shedding_goodput_collapses_and_the_work_is_wasted(runs):
     # Expected 0.2: only requests that arrive in the first deadline's worth of
     # time are answered in time; after that, every answer is late.
     assert plain.goodput(DURATION) < 0.45
-    # The server finished every request, mostly for clients that had left.
-    assert plain.finished == len(plain.outcomes)
+    # The server finished (nearly) every request, mostly for clients that had
+    # left; a request whose client gave up before it was read is not run.
+    assert plain.finished > 0.9 * len(plain.outcomes)
     assert plain.finished - plain.count(200) > 0.6 * plain.finished
 
 
