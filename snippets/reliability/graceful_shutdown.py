@@ -160,6 +160,9 @@ def as_wsgi(app: Handler):
             for key, value in environ.items()
             if key.startswith("HTTP_")
         ]
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):  # PEP 3333: no HTTP_
+            if environ.get(key):
+                headers.append((key.replace("_", "-").title(), environ[key]))
         length = int(environ.get("CONTENT_LENGTH") or 0)
         path = environ.get("PATH_INFO", "/").encode("latin-1").decode()
         query = parse_qs(environ.get("QUERY_STRING", ""), True)  # keep blanks

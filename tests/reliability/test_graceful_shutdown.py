@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import re
 import signal
 import socket
@@ -21,9 +22,14 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
 
 import pytest
 
+from snippets.application.app_core import Request, Response
+from snippets.application.app_core import text as text_response
+from snippets.reliability.graceful_shutdown import as_wsgi
 from tests.helpers import TIMEOUT
 
 MODULE = "snippets.reliability.graceful_shutdown"
@@ -239,3 +245,43 @@ def test_the_wsgi_adapter_gives_the_same_answers_as_our_server() -> None:
         a.terminate()
         b.terminate()
         assert (a.process.wait(TIMEOUT), b.process.wait(TIMEOUT)) == (0, 0)
+
+
+def test_as_wsgi_passes_pep_3333_validation_and_the_request_through() -> None:
+    seen: list[Request] = []
+
+    def app(request: Request) -> Response:
+        seen.append(request)
+        headers = [("Connection", "close"), ("X-Kind", "echo")]  # a hop-by-hop field
+        return text_response("made\n", status=201, headers=headers)
+
+    environ: dict = {}
+    setup_testing_defaults(environ)
+    environ.update(
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/café".encode().decode("latin-1"),  # PEP 3333's bytes
+            "QUERY_STRING": "a=1&a=2&b=",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": "2",
+            "HTTP_X_TRACE": "abc",
+            "wsgi.input": io.BytesIO(b"{}"),
+        }
+    )
+    started = []
+    result = validator(as_wsgi(app))(environ, lambda *args: started.append(args))
+    try:
+        body = b"".join(result)
+    finally:
+        result.close()
+    [request] = seen
+    assert (request.method, request.path, request.body) == ("POST", "/café", b"{}")
+    assert request.query == {"a": ["1", "2"], "b": [""]}
+    assert request.header("x-trace") == "abc"
+    assert request.header("content-type") == "application/json"
+    status, fields = started[0][:2]
+    assert status == "201 Created"
+    assert ("X-Kind", "echo") in fields
+    assert ("Content-Length", "5") in fields
+    assert not any(name.lower() == "connection" for name, _ in fields)
+    assert body == b"made\n"
