@@ -128,15 +128,20 @@ def test_bad_requests_get_a_4xx(
 def test_long_polling_delivers_sooner_with_fewer_requests_than_polling(
     server: rt.RealtimeServer,
 ) -> None:
-    """The page's claim, measured: ratios in the same run, with wide margins."""
-    polling = rt.measure(address(server), "/poll", server.feed, pause=0.1)
+    """The page's claim, measured: ratios in the same run, with wide margins.
+
+    The poll period (0.13 s) is out of step with the publisher's (0.1 s), so the
+    four delays sample different phases. At 0.1 s all four shared one phase,
+    which could be a few milliseconds by chance: CI failed once on a ratio of 1.5.
+    """
+    polling = rt.measure(address(server), "/poll", server.feed, pause=0.13)
     long_polling = rt.measure(address(server), "/long-poll", server.feed, pause=0)
     assert len(polling.delays) == len(long_polling.delays) == 4
     assert polling.empty > 0
     assert long_polling.empty == 0
     assert polling.requests > long_polling.requests
-    # Typically about 50 ms against 1 ms here; asserted with a wide margin.
-    ratio = statistics.median(polling.delays) / statistics.median(long_polling.delays)
+    # Typically about 65 ms against 1 ms here; asserted with a wide margin.
+    ratio = statistics.mean(polling.delays) / statistics.mean(long_polling.delays)
     assert ratio > 2
 
 
