@@ -146,8 +146,8 @@ def test_a_page_marked_done_counts_in_its_layer_after_reloads_and_instant_naviga
         in page.locator(".bfp-progress li[data-layer='communication']").inner_text()
     )
     # a layer with no page yet says so, without an empty bar
-    empty = page.locator(".bfp-progress li[data-layer='performance']")
-    assert empty.inner_text() == "Performance: in preparation"
+    empty = page.locator(".bfp-progress li[data-layer='observability']")
+    assert empty.inner_text() == "Observability: in preparation"
     assert empty.locator("progress").count() == 0
 
 
