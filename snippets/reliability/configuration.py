@@ -40,7 +40,15 @@ DOUBLE = re.compile(r'"((?:\\.|[^"\\])*)"', re.DOTALL)
 UNQUOTED = re.compile(r"[^\r\n]*")  # to the end of the line
 END = re.compile(_ + r"(?:#[^\r\n]*)?(?:\r\n|\n|\r|\Z)")  # what may follow
 VARIABLE = re.compile(r"\$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}")
-CONTROL = dict(zip("abfnrtv", "\a\b\f\n\r\t\v", strict=True))
+CONTROL = {  # the escapes that stand for control characters
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+}
 
 
 class EnvSyntaxError(ValueError):

@@ -155,7 +155,8 @@ if __name__ == "__main__":
     gate.enter()  # the one worker is busy
     waiter = threading.Thread(target=gate.enter)
     waiter.start()  # it takes the one place in the queue
-    while not gate.waiting:
+    end = time.monotonic() + 5  # bounded, like every wait
+    while not gate.waiting and time.monotonic() < end:
         time.sleep(0.001)
     try:
         gate.enter()

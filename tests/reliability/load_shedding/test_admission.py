@@ -198,8 +198,8 @@ def test_a_bounded_queue_holds_the_producer_back_then_refuses():
     jobs: queue.Queue[int] = queue.Queue(maxsize=2)
     taken = []
     consumer = threading.Timer(0.1, lambda: taken.append(jobs.get()))
+    begin = time.monotonic()  # before the timer starts counting its 0.1 s
     consumer.start()
-    begin = time.monotonic()
     refused = offer(jobs, range(3), wait=2.0)  # the third waits for room
     held = time.monotonic() - begin
     consumer.join(TIMEOUT)
