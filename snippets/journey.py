@@ -1,12 +1,14 @@
-"""The journey of one request in miniature: a server, a raw request, a status line.
+"""The journey of one request in miniature: a server, a raw request, a status
+line.
 
 Read this first: it is the smallest complete round trip on the site. A tiny HTTP
 server listens on the loopback interface; a client opens a TCP connection to it,
-writes an HTTP/1.1 request as plain bytes, reads the answer until the server closes
-the connection, and prints the status line.
+writes an HTTP/1.1 request as plain bytes, reads the answer until the server
+closes the connection, and prints the status line.
 
-What it leaves out: DNS (we connect to an IP address), TLS (the bytes travel in clear on
-loopback), a router, a database and logs. The pages of each layer build those.
+What it leaves out: DNS (we connect to an IP address), TLS (the bytes travel in
+clear on loopback), a router, a database and logs. The pages of each layer build
+those.
 
 Run it: `python -m snippets.journey`.
 """
@@ -16,7 +18,8 @@ import http.server
 import socket
 import threading
 
-# http.server's handler, with the framing rules of the HTTP messages page in front
+# http.server's handler, with the framing rules of the HTTP messages page in
+# front
 from snippets.communication.http_messages.message_server import (
     TIMEOUT,
     FramedRequestHandler,
@@ -27,7 +30,8 @@ class HelloHandler(FramedRequestHandler):
     """Answers every GET with a short plain-text greeting."""
 
     protocol_version = "HTTP/1.1"  # the status line says which version we speak
-    timeout = TIMEOUT  # seconds a connection may sit idle before the server closes it
+    # seconds a connection may sit idle before the server closes it
+    timeout = TIMEOUT
 
     def do_GET(self) -> None:
         body = b"hello from the backend\n"
@@ -53,12 +57,17 @@ def start_server() -> http.server.ThreadingHTTPServer:
 
 # --8<-- [start:request]
 def raw_get(host: str, port: int, path: str = "/") -> bytes:
-    """Send a GET as raw bytes over a new TCP connection; return the whole answer.
+    """Send a GET as raw bytes over a new TCP connection; return the whole
+    answer.
 
-    `Connection: close` asks the server to close the connection after its response, so
-    "the peer closed" (recv returns b"") marks the end of the answer.
+    `Connection: close` asks the server to close the connection after its
+    response, so "the peer closed" (recv returns b"") marks the end of the
+    answer.
     """
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Connection: close\r\n\r\n"
+    )
     with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
         sock.sendall(request.encode("ascii"))
         chunks = []
@@ -70,8 +79,8 @@ def raw_get(host: str, port: int, path: str = "/") -> bytes:
 # --8<-- [end:request]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo]
@@ -82,7 +91,8 @@ if __name__ == "__main__":
     finally:
         server.shutdown()  # stop the serving thread...
         server.server_close()  # ...and close the listening socket
-    head, _, body = response.partition(b"\r\n\r\n")  # a blank line ends the headers
+    # a blank line ends the headers
+    head, _, body = response.partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n")[0]
     print(status_line.decode("ascii"))
     #> HTTP/1.1 200 OK

@@ -56,7 +56,10 @@ def run_it_yourself(src_uri: str, snippets: list[str]) -> str:
         if len(command) > 64:
             command = " \\\n    ".join([".venv/bin/pytest", *tests])
         lines.append(command)
-    lines.append(f'.venv/bin/pytest tests/site/test_docs_examples.py -k "{src_uri}"')
+    lines.append(
+        ".venv/bin/pytest tests/site/test_docs_examples.py \\\n"
+        f'    -k "{src_uri}"'
+    )
     body = "\n".join(lines)
     return (
         "\n\n## Run it yourself\n\n"

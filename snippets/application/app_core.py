@@ -1,24 +1,28 @@
-"""The application core: one Request, one Response, one handler contract, one server.
+"""The application core: one Request, one Response, one handler contract, one
+server.
 
-What it teaches: the small shape every page of this layer builds on. A handler is a
-plain function from a `Request` to a `Response`; a middleware is a function from a
-handler to a handler, so cross-cutting work wraps an application like layers of an
-onion; `serving(...)` starts a real HTTP/1.1 server on loopback for a handler and stops
-it in one documented order; `call(...)` is the small client the pages use to talk to
-it. The server is the chapter 1 message server, on the chapter 1 parser: one framing
-implementation for the whole site, with its limits and refusals (two Content-Lengths,
-Transfer-Encoding with Content-Length, codings it does not implement, non-digit
-lengths: a 400 or 501, then the connection closed, as RFC 9112 section 6.3 says).
+What it teaches: the small shape every page of this layer builds on. A handler
+is a plain function from a `Request` to a `Response`; a middleware is a function
+from a handler to a handler, so cross-cutting work wraps an application like
+layers of an onion; `serving(...)` starts a real HTTP/1.1 server on loopback for
+a handler and stops it in one documented order; `call(...)` is the small client
+the pages use to talk to it. The server is the chapter 1 message server, on the
+chapter 1 parser: one framing implementation for the whole site, with its limits
+and refusals (two Content-Lengths, Transfer-Encoding with Content-Length,
+codings it does not implement, non-digit lengths: a 400 or 501, then the
+connection closed, as RFC 9112 section 6.3 says).
 
-Read first: the HTTP/1.1 messages page (`snippets/communication/http_messages/`), whose
-`message_server` this core hosts handlers on, and the socket-to-handler page (the
-same split between server and application, as WSGI and ASGI define it).
+Read first: the HTTP/1.1 messages page
+(`snippets/communication/http_messages/`), whose `message_server` this core
+hosts handlers on, and the socket-to-handler page (the same split between server
+and application, as WSGI and ASGI define it).
 
-What it leaves out: streaming request and response bodies (both are bytes in memory,
-up to a limit), asynchronous handlers, TLS, a bound on the number of connection
-threads and graceful draining on shutdown (the reliability and performance layers
-add those on top of this core), and everything a framework's request object grows:
-forms, files, cookies, sessions. The page lists what a production server adds.
+What it leaves out: streaming request and response bodies (both are bytes in
+memory, up to a limit), asynchronous handlers, TLS, a bound on the number of
+connection threads and graceful draining on shutdown (the reliability and
+performance layers add those on top of this core), and everything a framework's
+request object grows: forms, files, cookies, sessions. The page lists what a
+production server adds.
 
 Run it: `python -m snippets.application.app_core`.
 """
@@ -34,10 +38,12 @@ Headers = list[tuple[str, str]]  # (name, value) in order; a name may repeat
 
 
 def header_value(headers: Headers, name: str) -> str | None:
-    """The value of the field `name` (any case), repeats joined with ", ", or None.
+    """The value of the field `name` (any case), repeats joined with ", ", or
+    None.
 
-    RFC 9110 section 5.3: a recipient may combine field lines of the same name into
-    one value, in order, separated by commas. (Set-Cookie is the known exception.)
+    RFC 9110 section 5.3: a recipient may combine field lines of the same name
+    into one value, in order, separated by commas. (Set-Cookie is the known
+    exception.)
     """
     values = [value for key, value in headers if key.lower() == name.lower()]
     return ", ".join(values) if values else None
@@ -49,10 +55,12 @@ class Request:
 
     method: str  # "GET", "POST"...: case-sensitive (RFC 9110 section 9.1)
     path: str  # "/orders/7", percent-decoded, without the query
-    query: dict[str, list[str]] = field(default_factory=dict)  # ?a=1&a=2 -> a: [1, 2]
+    # ?a=1&a=2 -> a: [1, 2]
+    query: dict[str, list[str]] = field(default_factory=dict)
     headers: Headers = field(default_factory=list)
     body: bytes = b""
-    params: dict[str, Any] = field(default_factory=dict)  # filled in by a router
+    # filled in by a router
+    params: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         """The value of one header field, or None (see `header_value`)."""
@@ -89,17 +97,26 @@ def text(body: str, status: int = 200, headers: Headers = ()) -> Response:
     return Response(status, body.encode(), [kind, *headers])
 
 
-def json_response(data: Any, status: int = 200, headers: Headers = ()) -> Response:
+def json_response(
+    data: Any, status: int = 200, headers: Headers = ()
+) -> Response:
     """A JSON response (RFC 8259: UTF-8 on the wire)."""
     body = json.dumps(data, ensure_ascii=False).encode()
-    return Response(status, body, [("Content-Type", "application/json"), *headers])
+    return Response(
+        status, body, [("Content-Type", "application/json"), *headers]
+    )
 
 
 def problem(
     status: int, detail: str, headers: Headers = (), **members: Any
 ) -> Response:
-    """An RFC 9457 problem details response: what went wrong, for people and code."""
-    document = {"title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    """An RFC 9457 problem details response: what went wrong, for people and
+    code."""
+    document = {
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
     body = json.dumps({**document, **members}, ensure_ascii=False).encode()
     kind = ("Content-Type", "application/problem+json")
     return Response(status, body, [kind, *headers])
@@ -111,15 +128,18 @@ def problem(
 # --8<-- [start:contract]
 from collections.abc import Callable
 
-Handler = Callable[[Request], Response]  # the one handler contract of this layer
-Middleware = Callable[[Handler], Handler]  # takes a handler, returns a wrapped one
+# the one handler contract of this layer
+Handler = Callable[[Request], Response]
+# takes a handler, returns a wrapped one
+Middleware = Callable[[Handler], Handler]
 
 
 def stack(handler: Handler, *middleware: Middleware) -> Handler:
-    """Wrap `handler` in `middleware`; the first one listed is the outermost layer.
+    """Wrap `handler` in `middleware`; the first one listed is the outermost
+    layer.
 
-    `stack(app, a, b)` is `a(b(app))`: a request meets a, then b, then the app, and
-    the response comes back out through b, then a.
+    `stack(app, a, b)` is `a(b(app))`: a request meets a, then b, then the app,
+    and the response comes back out through b, then a.
     """
     for wrap in reversed(middleware):
         handler = wrap(handler)
@@ -135,14 +155,16 @@ from urllib.parse import parse_qs, unquote
 from snippets.communication.http_messages import message_server as wire
 from snippets.communication.http_messages.message_parser import Limits
 
-TIMEOUT = wire.TIMEOUT  # seconds: a request to arrive, an idle connection, a call
+# seconds: a request to arrive, an idle connection, a call
+TIMEOUT = wire.TIMEOUT
 MAX_BODY = 64 * 1024  # bytes of request content an application here accepts
 
 
 def from_wire(raw: wire.Request) -> Request:
     """The parsed message of chapter 1, as the application's `Request`."""
-    # origin-form is /path?query (RFC 9112 section 3.2.1). Split at the first "?"
-    # by hand: urlsplit would read a target starting with "//" as a host name.
+    # origin-form is /path?query (RFC 9112 section 3.2.1). Split at the first
+    # "?" by hand: urlsplit would read a target starting with "//" as a host
+    # name.
     path, _, query = raw.target.partition("?")
     query = parse_qs(query, keep_blank_values=True)
     return Request(raw.method, unquote(path), query, raw.headers, raw.body)
@@ -167,8 +189,9 @@ def serving(
 ) -> Iterator[wire.MessageServer]:
     """Serve `app` on 127.0.0.1 and a free port, in a background thread.
 
-    On exit it stops in this order: stop accepting, close the listening socket and
-    join every connection thread, join the serving thread. Nothing is left behind.
+    On exit it stops in this order: stop accepting, close the listening socket
+    and join every connection thread, join the serving thread. Nothing is left
+    behind.
     """
     limits = Limits(max_body=max_body)
     with wire.running(adapt(app), limits, timeout) as server:
@@ -211,7 +234,8 @@ def call(
 
 # --8<-- [start:example_app]
 def hello(request: Request) -> Response:
-    """An application: greets `?name=`, and counts the bytes of a POSTed body."""
+    """An application: greets `?name=`, and counts the bytes of a POSTed
+    body."""
     if request.method == "POST":
         return json_response({"received": len(request.body)}, status=201)
     if request.method not in ("GET", "HEAD"):
@@ -223,7 +247,8 @@ def hello(request: Request) -> Response:
 
 
 def with_server_header(handler: Handler) -> Handler:
-    """A middleware: adds a Server field to every response of the handler it wraps."""
+    """A middleware: adds a Server field to every response of the handler it
+    wraps."""
 
     def wrapped(request: Request) -> Response:
         response = handler(request)
@@ -236,8 +261,8 @@ def with_server_header(handler: Handler) -> Handler:
 # --8<-- [end:example_app]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo]
@@ -264,7 +289,9 @@ if __name__ == "__main__":
     )
     with (
         serving(app) as server,
-        socket.create_connection(server.server_address, timeout=TIMEOUT) as sock,
+        socket.create_connection(
+            server.server_address, timeout=TIMEOUT
+        ) as sock,
     ):
         sock.sendall(smuggled)
         answer = b""

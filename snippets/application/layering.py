@@ -1,23 +1,25 @@
-"""Handlers, services, repositories: business rules kept apart from HTTP and storage.
+"""Handlers, services, repositories: business rules kept apart from HTTP and
+storage.
 
-What it teaches: a request crosses three layers, each with one job. The handler speaks
-HTTP (method, path, JSON, status codes) and nothing else. The service holds the rules
-of a small to-do domain: a title is 1 to 100 characters, at most `max_open` tasks may be
-open at once (a work-in-progress limit), and a done task is final (it cannot be renamed
-or reopened). The repository stores and loads tasks behind a `typing.Protocol`, with two
-implementations: a dict in memory and SQLite. `compose_app` is the composition root, the
-one function that knows the concrete classes and wires them together by hand
-(dependency injection without a framework), then serves the result.
+What it teaches: a request crosses three layers, each with one job. The handler
+speaks HTTP (method, path, JSON, status codes) and nothing else. The service
+holds the rules of a small to-do domain: a title is 1 to 100 characters, at most
+`max_open` tasks may be open at once (a work-in-progress limit), and a done task
+is final (it cannot be renamed or reopened). The repository stores and loads
+tasks behind a `typing.Protocol`, with two implementations: a dict in memory and
+SQLite. `compose_app` is the composition root, the one function that knows the
+concrete classes and wires them together by hand (dependency injection without a
+framework), then serves the result.
 
-Read first: the app_core page (docs/application/app_core.md, "The application core"):
-the handler here is one of its handlers, served with its `serving`, so this module
-builds on `snippets.application.app_core`. Then the validation page (parsing at the
-boundary) and the routing page.
+Read first: the app_core page (docs/application/app_core.md, "The application
+core"): the handler here is one of its handlers, served with its `serving`, so
+this module builds on `snippets.application.app_core`. Then the validation page
+(parsing at the boundary) and the routing page.
 
-What it leaves out: authentication, pagination (see the API design page), a unit of
-work spanning several repositories, migrations, and more than one process (the service
-lock that guards the work-in-progress limit only works inside one process; across
-processes the database has to enforce it).
+What it leaves out: authentication, pagination (see the API design page), a unit
+of work spanning several repositories, migrations, and more than one process
+(the service lock that guards the work-in-progress limit only works inside one
+process; across processes the database has to enforce it).
 
 Run it: `python -m snippets.application.layering`.
 """
@@ -36,7 +38,8 @@ class Task:
 
 
 class DomainError(Exception):
-    """A business rule said no; the handler decides which status code that is."""
+    """A business rule said no; the handler decides which status code that
+    is."""
 
 
 class NotFound(DomainError):
@@ -140,17 +143,21 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS tasks (
 
 
 class SqliteTaskRepository:
-    """Tasks in an SQLite table. The connection is the caller's to open and close."""
+    """Tasks in an SQLite table. The connection is the caller's to open and
+    close."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
-        with self._db:  # a transaction: committed on success, rolled back on error
+        # a transaction: committed on success, rolled back on error
+        with self._db:
             self._db.execute(SCHEMA)
 
     def add(self, title: str) -> Task:
         """Store a new open task and return it with its id."""
         with self._db:
-            cursor = self._db.execute("INSERT INTO tasks (title) VALUES (?)", (title,))
+            cursor = self._db.execute(
+                "INSERT INTO tasks (title) VALUES (?)", (title,)
+            )
         return Task(cursor.lastrowid, title)
 
     def get(self, task_id: int) -> Task | None:
@@ -176,14 +183,16 @@ class SqliteTaskRepository:
     def delete(self, task_id: int) -> bool:
         """Remove a task; False if there was none."""
         with self._db:
-            cursor = self._db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+            cursor = self._db.execute(
+                "DELETE FROM tasks WHERE id = ?", (task_id,)
+            )
         return cursor.rowcount == 1
 
     def count_open(self) -> int:
         """How many tasks are not done."""
-        return self._db.execute("SELECT count(*) FROM tasks WHERE done = 0").fetchone()[
-            0
-        ]
+        return self._db.execute(
+            "SELECT count(*) FROM tasks WHERE done = 0"
+        ).fetchone()[0]
 
 
 # --8<-- [end:sqlite]
@@ -201,7 +210,8 @@ class TaskService:
         self._tasks = tasks
         self._max_open = max_open
         # Held for every operation: "count open tasks, then add one" must not
-        # interleave with another request, or two requests could take the last slot.
+        # interleave with another request, or two requests could take the last
+        # slot.
         self._lock = threading.Lock()
 
     def create(self, title: str) -> Task:
@@ -209,7 +219,9 @@ class TaskService:
         title = self._clean(title)
         with self._lock:
             if self._tasks.count_open() >= self._max_open:
-                raise RuleBroken(f"at most {self._max_open} open tasks: finish one")
+                raise RuleBroken(
+                    f"at most {self._max_open} open tasks: finish one"
+                )
             return self._tasks.add(title)
 
     def get(self, task_id: int) -> Task:
@@ -222,7 +234,9 @@ class TaskService:
         with self._lock:
             return self._tasks.list_all()
 
-    def update(self, task_id: int, title: str | None, done: bool | None) -> Task:
+    def update(
+        self, task_id: int, title: str | None, done: bool | None
+    ) -> Task:
         """Rename and/or complete a task. A done task is final."""
         with self._lock:
             task = self._get(task_id)
@@ -249,7 +263,8 @@ class TaskService:
 
     @staticmethod
     def _clean(title: str) -> str:
-        title = " ".join(title.split())  # one space between words, none at the ends
+        # one space between words, none at the ends
+        title = " ".join(title.split())
         if not 1 <= len(title) <= 100:
             raise InvalidInput("a title is 1 to 100 characters")
         return title
@@ -276,7 +291,12 @@ TASK_PATH = re.compile(r"/tasks/([1-9][0-9]{0,9})")
 
 def task_json(task: Task) -> dict[str, object]:
     """The representation of a task, with the link to itself."""
-    return {"id": task.id, "title": task.title, "done": task.done, "href": href(task)}
+    return {
+        "id": task.id,
+        "title": task.title,
+        "done": task.done,
+        "href": href(task),
+    }
 
 
 def href(task: Task) -> str:
@@ -284,7 +304,9 @@ def href(task: Task) -> str:
     return f"/tasks/{task.id}"
 
 
-def field(document: object, name: str, kind: type, required: bool = False) -> object:
+def field(
+    document: object, name: str, kind: type, required: bool = False
+) -> object:
     """One member of the body, of the right JSON type, or InvalidInput."""
     if not isinstance(document, dict):
         raise InvalidInput("the body must be a JSON object")
@@ -300,15 +322,21 @@ def field(document: object, name: str, kind: type, required: bool = False) -> ob
 
 
 # --8<-- [start:routes]
-def route(service: TaskService, method: str, path: str, document: object) -> Response:
+def route(
+    service: TaskService, method: str, path: str, document: object
+) -> Response:
     """Dispatch on method and path; every branch is one service call."""
     if path == "/tasks":
         if method == "GET":
             return json_response([task_json(t) for t in service.list_all()])
         if method == "POST":
             task = service.create(field(document, "title", str, required=True))
-            return json_response(task_json(task), 201, [("Location", href(task))])
-        return problem(405, f"{method} is not allowed here", [("Allow", "GET, POST")])
+            return json_response(
+                task_json(task), 201, [("Location", href(task))]
+            )
+        return problem(
+            405, f"{method} is not allowed here", [("Allow", "GET, POST")]
+        )
     match = TASK_PATH.fullmatch(path)
     if match is None:
         return problem(404, f"no resource at {path}")
@@ -316,7 +344,10 @@ def route(service: TaskService, method: str, path: str, document: object) -> Res
     if method == "GET":
         return json_response(task_json(service.get(task_id)))
     if method == "PATCH":
-        title, done = field(document, "title", str), field(document, "done", bool)
+        title, done = (
+            field(document, "title", str),
+            field(document, "done", bool),
+        )
         return json_response(task_json(service.update(task_id, title, done)))
     if method == "DELETE":
         service.delete(task_id)
@@ -331,9 +362,11 @@ def task_app(service: TaskService) -> Handler:
     def handle(request: Request) -> Response:
         try:
             document = json.loads(request.body) if request.body else {}
-        except (ValueError, RecursionError):  # RecursionError: [[[[... thousands deep
+        # RecursionError: [[[[... thousands deep
+        except (ValueError, RecursionError):
             return problem(400, "the body is not JSON")
-        method = "GET" if request.method == "HEAD" else request.method  # same fields
+        # same fields
+        method = "GET" if request.method == "HEAD" else request.method
         try:
             return route(service, method, request.path, document)
         except DomainError as error:
@@ -357,12 +390,15 @@ from snippets.communication.http_messages.message_server import MessageServer
 def compose_app(
     database: str | None = None, max_open: int = 3
 ) -> Iterator[MessageServer]:
-    """The composition root: pick the concrete classes, wire them, serve, clean up."""
-    with contextlib.ExitStack() as cleanup:  # undoes the steps last-in, first-out
+    """The composition root: pick the concrete classes, wire them, serve, clean
+    up."""
+    # undoes the steps last-in, first-out
+    with contextlib.ExitStack() as cleanup:
         repository: TaskRepository
         if database is None:
             repository = InMemoryTaskRepository()
-        else:  # one connection shared by the server's threads, under the service lock
+        # one connection shared by the server's threads, under the service lock
+        else:
             connection = sqlite3.connect(database, check_same_thread=False)
             cleanup.enter_context(contextlib.closing(connection))
             repository = SqliteTaskRepository(connection)
@@ -373,8 +409,8 @@ def compose_app(
 # --8<-- [end:compose]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_service]
@@ -398,7 +434,10 @@ if __name__ == "__main__":
     import contextlib
 
     with contextlib.closing(sqlite3.connect(":memory:")) as connection:
-        for repository in (InMemoryTaskRepository(), SqliteTaskRepository(connection)):
+        for repository in (
+            InMemoryTaskRepository(),
+            SqliteTaskRepository(connection),
+        ):
             service = TaskService(repository, max_open=1)
             task = service.create("one")
             service.update(task.id, title=None, done=True)
@@ -418,12 +457,16 @@ if __name__ == "__main__":
         print(reply.status, reply.json())
         #> 200 {'id': 1, 'title': 'buy milk', 'done': True, 'href': '/tasks/1'}
         reply = call(server, "PATCH", "/tasks/1", b'{"title": "buy oats"}')
-        print(reply.status, reply.header("Content-Type"), reply.json()["detail"])
+        print(
+            reply.status, reply.header("Content-Type"), reply.json()["detail"]
+        )
         #> 409 application/problem+json a done task cannot be renamed or reopened
         reply = call(server, "POST", "/tasks", b'{"title": " "}')
         print(reply.status, reply.json()["detail"])
         #> 422 a title is 1 to 100 characters
         deleted = call(server, "DELETE", "/tasks/1")
-        print(deleted.status, deleted.body, call(server, "GET", "/tasks/1").status)
+        print(
+            deleted.status, deleted.body, call(server, "GET", "/tasks/1").status
+        )
         #> 204 b'' 404
     # --8<-- [end:demo_http]

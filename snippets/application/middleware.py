@@ -1,34 +1,45 @@
-"""Middleware and request context: the onion, request IDs, timing, errors, deadlines.
+"""Middleware and request context: the onion, request IDs, timing, errors,
+deadlines.
 
-What it teaches: a middleware is a function that takes a handler and returns a handler,
-so a stack of them wraps the application like the layers of an onion: the request goes
-in through each layer in order and the response comes out through them in reverse. On
-that shape it builds the cross-cutting concerns every backend has: a request ID (kept
-from a valid `X-Request-ID` or made up), a `Server-Timing` header, error handling that
-turns an exception into a 500 problem that leaks nothing while the log gets the
-traceback and the request ID, and a deadline that synchronous code checks cooperatively
-(a Python thread cannot be cancelled from outside), answered with a 503. The request ID
-and the deadline live in `contextvars`, so code deep inside a request reads them without
+What it teaches: a middleware is a function that takes a handler and returns a
+handler, so a stack of them wraps the application like the layers of an onion:
+the request goes in through each layer in order and the response comes out
+through them in reverse. On that shape it builds the cross-cutting concerns
+every backend has: a request ID (kept from a valid `X-Request-ID` or made up), a
+`Server-Timing` header, error handling that turns an exception into a 500
+problem that leaks nothing while the log gets the traceback and the request ID,
+and a deadline that synchronous code checks cooperatively (a Python thread
+cannot be cancelled from outside), answered with a 503. The request ID and the
+deadline live in `contextvars`, so code deep inside a request reads them without
 being passed them, and concurrent requests do not see each other's.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
-core"): `Handler`, `Middleware` and `stack` are its contract, and every demo here runs
-on its `serving`, so this module builds on `snippets.application.app_core`.
+core"): `Handler`, `Middleware` and `stack` are its contract, and every demo
+here runs on its `serving`, so this module builds on
+`snippets.application.app_core`.
 
-What it leaves out: propagating the request ID and deadline to downstream services (W3C
-Trace Context, `grpc-timeout`), answering on time while the late work runs on in another
-thread (Go's `http.TimeoutHandler`), asynchronous handlers, metrics and tracing (the
-observability layer), and middleware for compression, CORS, sessions or authentication.
+What it leaves out: propagating the request ID and deadline to downstream
+services (W3C Trace Context, `grpc-timeout`), answering on time while the late
+work runs on in another thread (Go's `http.TimeoutHandler`), asynchronous
+handlers, metrics and tracing (the observability layer), and middleware for
+compression, CORS, sessions or authentication.
 
 Run it: `python -m snippets.application.middleware`.
 """
 
 # --8<-- [start:trace]
-from snippets.application.app_core import Handler, Middleware, Request, Response, stack
+from snippets.application.app_core import (
+    Handler,
+    Middleware,
+    Request,
+    Response,
+    stack,
+)
 
 
 def tracing(name: str, trace: list[str]) -> Middleware:
-    """A middleware that only records when the request and the response pass it."""
+    """A middleware that only records when the request and the response pass
+    it."""
 
     def middleware(handler: Handler) -> Handler:
         def wrapped(request: Request) -> Response:
@@ -49,7 +60,8 @@ def tracing(name: str, trace: list[str]) -> Middleware:
 import contextvars
 import logging
 
-# One value per context; a new thread here starts with an empty context (see the page).
+# One value per context; a new thread here starts with an empty context (see the
+# page).
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
     "request_id", default="-"
 )
@@ -68,7 +80,8 @@ class RequestIdFilter(logging.Filter):
 
 log = logging.getLogger("request")
 log.addFilter(RequestIdFilter())
-log.addHandler(logging.NullHandler())  # records still propagate to the root logger
+# records still propagate to the root logger
+log.addHandler(logging.NullHandler())
 
 # --8<-- [end:context]
 
@@ -92,7 +105,8 @@ class ListHandler(logging.Handler):
 
 @contextlib.contextmanager
 def log_lines() -> Iterator[list[str]]:
-    """Collect the `request` log (INFO and up) in a list, for a demo or a test."""
+    """Collect the `request` log (INFO and up) in a list, for a demo or a
+    test."""
     lines: list[str] = []
     handler, level = ListHandler(lines), log.level
     log.addHandler(handler)
@@ -112,25 +126,34 @@ import dataclasses
 import re
 import uuid
 
-VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing to inject, short
+# nothing to inject, short
+VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def add_header(response: Response, name: str, value: str) -> Response:
     """A copy of the (frozen) response with one more header field."""
-    return dataclasses.replace(response, headers=[*response.headers, (name, value)])
+    return dataclasses.replace(
+        response, headers=[*response.headers, (name, value)]
+    )
 
 
 def request_id(handler: Handler) -> Handler:
-    """Keep a valid incoming X-Request-ID or make one; expose it to the request."""
+    """Keep a valid incoming X-Request-ID or make one; expose it to the
+    request."""
 
     def wrapped(request: Request) -> Response:
         incoming = request.header("X-Request-ID") or ""
-        rid = incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        rid = (
+            incoming
+            if VALID_REQUEST_ID.fullmatch(incoming)
+            else uuid.uuid4().hex
+        )
         token = request_id_var.set(rid)
         try:
             response = handler(request)
         finally:
-            request_id_var.reset(token)  # the next request on this thread starts clean
+            # the next request on this thread starts clean
+            request_id_var.reset(token)
         return add_header(response, "X-Request-ID", rid)
 
     return wrapped
@@ -150,7 +173,9 @@ def timing(handler: Handler) -> Handler:
         start = time.perf_counter()
         response = handler(request)
         elapsed_ms = (time.perf_counter() - start) * 1000
-        return add_header(response, "Server-Timing", f"app;dur={elapsed_ms:.1f}")
+        return add_header(
+            response, "Server-Timing", f"app;dur={elapsed_ms:.1f}"
+        )
 
     return wrapped
 
@@ -163,13 +188,17 @@ from snippets.application.app_core import problem
 
 
 def errors(handler: Handler) -> Handler:
-    """Turn an exception into a 500 that says nothing about it; log it in full."""
+    """Turn an exception into a 500 that says nothing about it; log it in
+    full."""
 
     def wrapped(request: Request) -> Response:
         try:
             return handler(request)
-        except Exception:  # not KeyboardInterrupt or SystemExit: those must stop us
-            log.exception("unhandled error in %s %s", request.method, request.path)
+        # not KeyboardInterrupt or SystemExit: those must stop us
+        except Exception:
+            log.exception(
+                "unhandled error in %s %s", request.method, request.path
+            )
             detail = "The server failed to handle this request."
             return problem(500, detail, request_id=request_id_var.get())
 
@@ -188,7 +217,8 @@ class DeadlineExceeded(Exception):
 
 
 def remaining() -> float:
-    """Seconds left before the current request's deadline (inf if it has none)."""
+    """Seconds left before the current request's deadline (inf if it has
+    none)."""
     when = deadline_var.get()
     return math.inf if when is None else when - time.monotonic()
 
@@ -196,7 +226,9 @@ def remaining() -> float:
 def check_deadline() -> None:
     """Called now and then by slow code: stop once the deadline has passed."""
     if remaining() <= 0:
-        raise DeadlineExceeded(f"request {request_id_var.get()} ran out of time")
+        raise DeadlineExceeded(
+            f"request {request_id_var.get()} ran out of time"
+        )
 
 
 # --8<-- [end:deadline]
@@ -204,7 +236,8 @@ def check_deadline() -> None:
 
 # --8<-- [start:deadline_middleware]
 def deadline(seconds: float) -> Middleware:
-    """Give the layers inside a time budget; a DeadlineExceeded becomes a 503."""
+    """Give the layers inside a time budget; a DeadlineExceeded becomes a
+    503."""
 
     def middleware(handler: Handler) -> Handler:
         def wrapped(request: Request) -> Response:
@@ -216,7 +249,9 @@ def deadline(seconds: float) -> Middleware:
             try:
                 response = handler(request)
             except DeadlineExceeded:
-                log.warning("deadline of %.2f s passed in %s", seconds, request.path)
+                log.warning(
+                    "deadline of %.2f s passed in %s", seconds, request.path
+                )
                 detail = "The request ran out of time; try again."
                 return problem(503, detail, [("Retry-After", "1")])
             finally:
@@ -238,7 +273,8 @@ from snippets.application.app_core import text
 
 
 def describe_request() -> str:
-    """Deep inside the application: no request was passed in, yet the ID is here."""
+    """Deep inside the application: no request was passed in, yet the ID is
+    here."""
     log.info("describing the request")
     return f"handled request {request_id_var.get()}\n"
 
@@ -257,18 +293,21 @@ def broken(request: Request) -> Response:
 # --8<-- [start:slow_handlers]
 import threading
 
-upstream_answered = threading.Event()  # an upstream that never answers: never set
+# an upstream that never answers: never set
+upstream_answered = threading.Event()
 
 
 def slow(request: Request) -> Response:
-    """Waits on a hung upstream, never longer than the time the request has left."""
+    """Waits on a hung upstream, never longer than the time the request has
+    left."""
     if not upstream_answered.wait(timeout=min(30.0, remaining())):
         raise DeadlineExceeded("no answer from the upstream in the time left")
     return text("the upstream answered\n")
 
 
 def crunch(request: Request) -> Response:
-    """A CPU loop: nothing can interrupt it, so it checks the deadline itself."""
+    """A CPU loop: nothing can interrupt it, so it checks the deadline
+    itself."""
     total = 0
     for n in range(10**9):
         if n % 10_000 == 0:
@@ -285,7 +324,8 @@ import asyncio
 
 
 async def cancelled_on_time() -> list[str]:
-    """An asyncio task, unlike a thread, can be stopped from outside at an await."""
+    """An asyncio task, unlike a thread, can be stopped from outside at an
+    await."""
     events: list[str] = []
 
     async def sleeper() -> None:
@@ -305,8 +345,8 @@ async def cancelled_on_time() -> list[str]:
 # --8<-- [end:asyncio_aside]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_trace]

@@ -1,22 +1,24 @@
 """Routing: from a method and a path to a handler and its typed parameters.
 
-What it teaches: how a router turns `/users/{user_id:int}` into a regular expression
-with typed converters, picks the most specific route when several match (a static
-segment beats a parameter, an `int` beats a `str`, a `path` comes last), dispatches on
-the method, answers 404 or 405 with an `Allow` header (RFC 9110 section 15.5.6), serves
-HEAD with the GET handler, redirects a path that differs only by a trailing slash with a
-308, and builds URLs back from a route's name and parameters (`url_for`), refusing any
-value that would not match the same route again. The router is itself a handler of the
-application core: it takes a `Request`, puts the converted (typed) path parameters into
+What it teaches: how a router turns `/users/{user_id:int}` into a regular
+expression with typed converters, picks the most specific route when several
+match (a static segment beats a parameter, an `int` beats a `str`, a `path`
+comes last), dispatches on the method, answers 404 or 405 with an `Allow` header
+(RFC 9110 section 15.5.6), serves HEAD with the GET handler, redirects a path
+that differs only by a trailing slash with a 308, and builds URLs back from a
+route's name and parameters (`url_for`), refusing any value that would not match
+the same route again. The router is itself a handler of the application core: it
+takes a `Request`, puts the converted (typed) path parameters into
 `request.params` with `dataclasses.replace`, and calls the route's handler.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
 core"): `Request`, `Response`, `Handler`, `problem` and `serving` come from
 `snippets.application.app_core`, which this module imports and builds on.
 
-What it leaves out: routing on the host name or on headers (content negotiation),
-mounting sub-applications under a prefix, OPTIONS answered from the route table, and
-the radix trees real routers use to match thousands of routes fast.
+What it leaves out: routing on the host name or on headers (content
+negotiation), mounting sub-applications under a prefix, OPTIONS answered from
+the route table, and the radix trees real routers use to match thousands of
+routes fast.
 
 Run it: `python -m snippets.application.routing`.
 """
@@ -31,12 +33,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Converter:
-    """How one kind of path parameter looks in a path, and how it becomes a value."""
+    """How one kind of path parameter looks in a path, and how it becomes a
+    value."""
 
     regex: str  # what the parameter matches in the decoded path
     # text to value; a ValueError means "this route does not match"
     to_python: Callable[[str], Any]
-    to_url: Callable[[Any], str]  # the value as path text, before percent-encoding
+    # the value as path text, before percent-encoding
+    to_url: Callable[[Any], str]
     rank: int  # precedence: a lower rank is more specific
 
 
@@ -48,9 +52,11 @@ def path_value(text: str) -> str:
 
 
 CONVERTERS = {
-    "int": Converter(r"0|[1-9][0-9]*", int, str, rank=1),  # one spelling per number
+    # one spelling per number
+    "int": Converter(r"0|[1-9][0-9]*", int, str, rank=1),
     "str": Converter(r"[^/]+", str, str, rank=2),  # one segment, never a slash
-    "path": Converter(r"(?s:.+)", path_value, str, rank=3),  # the rest, newlines too
+    # the rest, newlines too
+    "path": Converter(r"(?s:.+)", path_value, str, rank=3),
 }
 # --8<-- [end:converters]
 
@@ -70,7 +76,8 @@ class Pattern:
     text: str
     regex: re.Pattern[str]
     parts: tuple[str | tuple[str, str], ...]  # static text, or (name, kind)
-    rank: tuple[int, ...]  # one number per segment: 0 static, else the converter's
+    # one number per segment: 0 static, else the converter's
+    rank: tuple[int, ...]
 
     def match(self, path: str) -> dict[str, Any] | None:
         """The converted parameters if `path` (decoded) matches, else None."""
@@ -84,12 +91,15 @@ class Pattern:
                 for n, v in found.groupdict().items()
             }
         except ValueError:
-            return None  # a converter refused the text: this route does not match
+            # a converter refused the text: this route does not match
+            return None
 
     @property
     def shape(self) -> str:
         """The pattern without parameter names: `/users/{int}`."""
-        return "".join(p if isinstance(p, str) else f"{{{p[1]}}}" for p in self.parts)
+        return "".join(
+            p if isinstance(p, str) else f"{{{p[1]}}}" for p in self.parts
+        )
 
 
 # --8<-- [end:pattern]
@@ -97,7 +107,8 @@ class Pattern:
 
 # --8<-- [start:compile]
 def compile_pattern(text: str) -> Pattern:
-    """Compile a pattern; refuse unknown kinds, repeated names and a misplaced path."""
+    """Compile a pattern; refuse unknown kinds, repeated names and a misplaced
+    path."""
     if not text.startswith("/"):
         raise PatternError(f"{text!r}: a pattern starts with /")
     regex, parts, position = "", [], 0
@@ -122,7 +133,8 @@ def compile_pattern(text: str) -> Pattern:
 
 
 def rank_of(text: str) -> tuple[int, ...]:
-    """Per segment: 0 if static, else its converter's rank (int 1, str 2, path 3)."""
+    """Per segment: 0 if static, else its converter's rank (int 1, str 2, path
+    3)."""
     ranks = []
     for segment in text.split("/"):
         kinds = [found[2] or "str" for found in PARAMETER.finditer(segment)]
@@ -136,12 +148,19 @@ def rank_of(text: str) -> tuple[int, ...]:
 # --8<-- [start:router]
 from dataclasses import field
 
-from snippets.application.app_core import Handler, Request, Response, problem, text
+from snippets.application.app_core import (
+    Handler,
+    Request,
+    Response,
+    problem,
+    text,
+)
 
 
 @dataclass(frozen=True)
 class Route:
-    """One pattern, the methods it answers, its handler and its name for `url_for`."""
+    """One pattern, the methods it answers, its handler and its name for
+    `url_for`."""
 
     pattern: Pattern
     methods: frozenset[str]
@@ -151,7 +170,8 @@ class Route:
 
 @dataclass
 class Resolution:
-    """What the router decided: 200 with a route, 404, 405 with Allow, or 308."""
+    """What the router decided: 200 with a route, 404, 405 with Allow, or
+    308."""
 
     status: int
     route: Route | None = None
@@ -162,7 +182,9 @@ class Resolution:
 
 def allow_header(methods: set[str]) -> str:
     """The Allow value: the methods in order, with HEAD wherever GET is."""
-    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+    return ", ".join(
+        sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+    )
 
 
 # --8<-- [end:router]
@@ -170,14 +192,16 @@ def allow_header(methods: set[str]) -> str:
 
 # --8<-- [start:router_class]
 class RouteTable:
-    """Routes kept most specific first; ties keep the order they were added in."""
+    """Routes kept most specific first; ties keep the order they were added
+    in."""
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.names: dict[str, Route] = {}
 
     def add(self, methods: str, pattern: str, handler: Handler) -> None:
-        """Route `methods` (space-separated: "GET POST") on `pattern` to `handler`."""
+        """Route `methods` (space-separated: "GET POST") on `pattern` to
+        `handler`."""
         route = Route(
             compile_pattern(pattern),
             frozenset(methods.split()),
@@ -186,10 +210,15 @@ class RouteTable:
         )
         for other in self.routes:
             same = other.pattern.shape == route.pattern.shape
-            if (same and other.methods & route.methods) or other.name == route.name:
-                raise PatternError(f"{methods} {pattern} conflicts with {other.name}")
+            if (
+                same and other.methods & route.methods
+            ) or other.name == route.name:
+                raise PatternError(
+                    f"{methods} {pattern} conflicts with {other.name}"
+                )
         self.routes.append(route)
-        self.routes.sort(key=lambda r: r.pattern.rank)  # stable: ties keep their order
+        # stable: ties keep their order
+        self.routes.sort(key=lambda r: r.pattern.rank)
         self.names[route.name] = route
 
     def route(self, methods: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -207,14 +236,18 @@ class RouteTable:
 
 # --8<-- [start:resolve]
 def resolve(router: RouteTable, method: str, path: str) -> Resolution:
-    """Match a decoded path and a method against the routes, most specific first."""
+    """Match a decoded path and a method against the routes, most specific
+    first."""
     allowed: set[str] = set()
     for route in router.routes:
         params = route.pattern.match(path)
         if params is None:
             continue
-        if method in route.methods or (method == "HEAD" and "GET" in route.methods):
-            return Resolution(200, route, params)  # HEAD is GET without the body
+        if method in route.methods or (
+            method == "HEAD" and "GET" in route.methods
+        ):
+            # HEAD is GET without the body
+            return Resolution(200, route, params)
         allowed |= route.methods  # the path exists, but not for this method
     if allowed:
         return Resolution(405, allow=allow_header(allowed))
@@ -222,9 +255,11 @@ def resolve(router: RouteTable, method: str, path: str) -> Resolution:
 
 
 def redirect_or_404(router: RouteTable, path: str) -> Resolution:
-    """308 to the same path with or without a trailing slash, if a route has it."""
+    """308 to the same path with or without a trailing slash, if a route has
+    it."""
     other = path[:-1] if path.endswith("/") else path + "/"
-    if other.startswith("//") or other == "":  # "//host" is a URL to another host
+    # "//host" is a URL to another host
+    if other.startswith("//") or other == "":
         return Resolution(404)
     if any(route.pattern.match(other) is not None for route in router.routes):
         return Resolution(308, location=urllib.parse.quote(other, safe="/"))
@@ -239,12 +274,17 @@ import dataclasses
 
 
 def dispatch(router: RouteTable, request: Request) -> Response:
-    """Turn the router's decision into a response; a route's handler gets the params."""
-    if "\ufffd" in request.path:  # what the core put for bytes that are not UTF-8
+    """Turn the router's decision into a response; a route's handler gets the
+    params."""
+    # what the core put for bytes that are not UTF-8
+    if "\ufffd" in request.path:
         return problem(400, "the path is not valid UTF-8")
     found = resolve(router, request.method, request.path)
-    if found.route is not None:  # typed values: request.params["user_id"] is an int
-        return found.route.handler(dataclasses.replace(request, params=found.params))
+    # typed values: request.params["user_id"] is an int
+    if found.route is not None:
+        return found.route.handler(
+            dataclasses.replace(request, params=found.params)
+        )
     if found.status == 405:
         detail = f"{request.method} is not allowed on {request.path}"
         return problem(405, detail, [("Allow", found.allow)])
@@ -284,7 +324,9 @@ def url_for(router: RouteTable, name: str, /, **params: Any) -> str:
     Refuses a value that would not come back unchanged from the same route.
     """
     route = router.names[name]
-    if set(params) != {p[0] for p in route.pattern.parts if isinstance(p, tuple)}:
+    if set(params) != {
+        p[0] for p in route.pattern.parts if isinstance(p, tuple)
+    }:
         raise ValueError(f"{name} takes other parameters than {sorted(params)}")
     path = ""
     for part in route.pattern.parts:
@@ -345,8 +387,8 @@ def posts(request: Request) -> Response:
 # --8<-- [end:example_routes]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_resolve]

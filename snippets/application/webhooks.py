@@ -1,24 +1,26 @@
-"""Webhooks: signed deliveries, replay protection, and retries with backoff and jitter.
+"""Webhooks: signed deliveries, replay protection, and retries with backoff and
+jitter.
 
 What it teaches: how a sender proves a webhook is its own (HMAC-SHA256 over
-`timestamp + "." + body`, sent as `Webhook-Signature: t=...,v1=...` in the style of
-Stripe's header); how a receiver refuses tampered, forged, stale, future-dated and
-replayed deliveries with a clear reason (a signature check in constant time, a
-timestamp tolerance window, and a store of event IDs already seen); how two secrets can
-be valid at once so that a secret can be rotated without downtime; and how a sender
-retries a failed delivery a bounded number of times with exponential backoff and full
-jitter, re-signing each attempt, while the receiver answers 2xx as soon as it has
-recorded the event. A real sender and receiver talk over loopback.
+`timestamp + "." + body`, sent as `Webhook-Signature: t=...,v1=...` in the style
+of Stripe's header); how a receiver refuses tampered, forged, stale,
+future-dated and replayed deliveries with a clear reason (a signature check in
+constant time, a timestamp tolerance window, and a store of event IDs already
+seen); how two secrets can be valid at once so that a secret can be rotated
+without downtime; and how a sender retries a failed delivery a bounded number of
+times with exponential backoff and full jitter, re-signing each attempt, while
+the receiver answers 2xx as soon as it has recorded the event. A real sender and
+receiver talk over loopback.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
-core"): the receiver is one of its handlers, run with its `serving`, so this module
-builds on `snippets.application.app_core`. Then the authentication page (HMAC and
-constant-time comparison).
+core"): the receiver is one of its handlers, run with its `serving`, so this
+module builds on `snippets.application.app_core`. Then the authentication page
+(HMAC and constant-time comparison).
 
-What it leaves out: a durable outbox on the sender and a durable queue on the receiver
-(both live in memory), asymmetric signatures (Ed25519), `Retry-After`, per-endpoint
-rate limits, disabling endpoints that keep failing, SSRF protection for URLs that
-customers register, and HTTPS.
+What it leaves out: a durable outbox on the sender and a durable queue on the
+receiver (both live in memory), asymmetric signatures (Ed25519), `Retry-After`,
+per-endpoint rate limits, disabling endpoints that keep failing, SSRF protection
+for URLs that customers register, and HTTPS.
 
 Run it: `python -m snippets.application.webhooks`.
 """
@@ -33,7 +35,8 @@ TOLERANCE = 300  # seconds either way; Stripe's default tolerance is 300 s too
 
 
 def sign(body: bytes, secret: bytes, timestamp: int) -> str:
-    """HMAC-SHA256 over `timestamp.body`, in hex: the timestamp is signed too."""
+    """HMAC-SHA256 over `timestamp.body`, in hex: the timestamp is signed
+    too."""
     signed_payload = str(timestamp).encode("ascii") + b"." + body
     return hmac.new(secret, signed_payload, hashlib.sha256).hexdigest()
 
@@ -63,7 +66,8 @@ MAX_SIGNATURES = 4
 
 
 def parse_signature_header(header: str) -> tuple[int, list[str]]:
-    """The timestamp and the v1 signatures; other schemes (v0, v2...) are ignored."""
+    """The timestamp and the v1 signatures; other schemes (v0, v2...) are
+    ignored."""
     if len(header) > MAX_HEADER:
         raise MalformedHeader("signature header too long")
     timestamp, signatures = None, []
@@ -87,15 +91,18 @@ def parse_signature_header(header: str) -> tuple[int, list[str]]:
 
 # --8<-- [start:verify]
 class SignatureMismatch(WebhookRejected):
-    """No v1 signature matches the body and timestamp under any of our secrets."""
+    """No v1 signature matches the body and timestamp under any of our
+    secrets."""
 
 
 class StaleTimestamp(WebhookRejected):
-    """Signed longer ago than the tolerance: possibly a recorded request, replayed."""
+    """Signed longer ago than the tolerance: possibly a recorded request,
+    replayed."""
 
 
 class FutureTimestamp(WebhookRejected):
-    """Signed further in the future than the tolerance: a clock is wrong, or worse."""
+    """Signed further in the future than the tolerance: a clock is wrong, or
+    worse."""
 
 
 def verify(
@@ -126,16 +133,21 @@ import json
 
 
 class DuplicateDelivery(WebhookRejected):
-    """The event ID was accepted before: acknowledge, but do not process it again."""
+    """The event ID was accepted before: acknowledge, but do not process it
+    again."""
 
 
 class SeenIds:
-    """Event IDs already accepted, each kept for `retention` seconds, bounded."""
+    """Event IDs already accepted, each kept for `retention` seconds,
+    bounded."""
 
-    def __init__(self, retention: float = 3 * 24 * 3600, capacity: int = 100_000):
+    def __init__(
+        self, retention: float = 3 * 24 * 3600, capacity: int = 100_000
+    ):
         self.retention = retention
         self.capacity = capacity
-        self._expires: dict[str, float] = {}  # in acceptance order = expiry order
+        # in acceptance order = expiry order
+        self._expires: dict[str, float] = {}
 
     def add(self, event_id: str, now: float) -> bool:
         """Remember the ID; False if it is already remembered."""
@@ -194,27 +206,31 @@ class WebhookReceiver:
         fail_first: int = 0,
     ) -> None:
         self.secrets, self.clock, self.fail_first = secrets, clock, fail_first
-        self.events: list[dict] = []  # accepted, in order: the stand-in for a queue
+        # accepted, in order: the stand-in for a queue
+        self.events: list[dict] = []
         self.refusals: list[str] = []  # reasons, in order
         self.attempts = 0
         self.seen = SeenIds()
         self._lock = threading.Lock()  # guards every attribute above
 
     def __call__(self, request: Request) -> Response:
-        """Decide one delivery, quickly: 202, 200 for a duplicate, 400 and why."""
+        """Decide one delivery, quickly: 202, 200 for a duplicate, 400 and
+        why."""
         if request.method != "POST":
             return problem(405, "only POST is allowed", [("Allow", "POST")])
         header = request.header(SIGNATURE_HEADER) or ""
         with self._lock:  # one at a time: check an ID, then record it
             self.attempts += 1
             if self.attempts <= self.fail_first:
-                return problem(503, "temporarily unavailable")  # a deploy, a disk...
+                # a deploy, a disk...
+                return problem(503, "temporarily unavailable")
             try:
                 event = accept(
                     request.body, header, self.secrets, self.seen, self.clock()
                 )
             except DuplicateDelivery as duplicate:
-                return text(str(duplicate), 200)  # already have it: stop retrying
+                # already have it: stop retrying
+                return text(str(duplicate), 200)
             except WebhookRejected as refused:
                 self.refusals.append(str(refused))
                 return problem(400, str(refused))
@@ -253,7 +269,8 @@ from dataclasses import dataclass
 
 @dataclass
 class DeliveryResult:
-    """How a delivery went: one outcome per attempt (a status code or an error)."""
+    """How a delivery went: one outcome per attempt (a status code or an
+    error)."""
 
     delivered: bool
     outcomes: list[int | str]
@@ -267,7 +284,9 @@ def post_once(url: str, body: bytes, header: str, timeout: float) -> int | str:
     is an outcome to retry, not an exception.
     """
     parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=timeout
+    )
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: header}
     try:
         connection.request("POST", parts.path or "/", body, headers)
@@ -293,12 +312,14 @@ def deliver(
     clock: Callable[[], float] = time.time,
     timeout: float = TIMEOUT,
 ) -> DeliveryResult:
-    """POST the event until a 2xx, a 410, or `max_attempts`; re-sign each attempt."""
+    """POST the event until a 2xx, a 410, or `max_attempts`; re-sign each
+    attempt."""
     body = json.dumps(event, separators=(",", ":")).encode("utf-8")
     delays = backoff_delays(max_attempts, base, cap, rand or random.Random())
     outcomes: list[int | str] = []
     for attempt in range(max_attempts):
-        header = signature_header(body, secrets, int(clock()))  # a fresh timestamp
+        # a fresh timestamp
+        header = signature_header(body, secrets, int(clock()))
         outcome = post_once(url, body, header, timeout)
         outcomes.append(outcome)
         if isinstance(outcome, int) and 200 <= outcome < 300:
@@ -312,12 +333,13 @@ def deliver(
 # --8<-- [end:sender]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_sign]
-    secret = b"whsec-demo-0123456789abcdef0123456789"  # 32+ random bytes in real life
+    # 32+ random bytes in real life
+    secret = b"whsec-demo-0123456789abcdef0123456789"
     body = b'{"id":"evt_1","type":"invoice.paid","data":{"invoice":"in_42"}}'
     header = signature_header(body, [secret], timestamp=1_700_000_000)
     print(header[:28] + "...")
@@ -329,11 +351,19 @@ if __name__ == "__main__":
     # --8<-- [end:demo_verify]
     # --8<-- [start:demo_refuse]
     seen = SeenIds()
-    accept(body, header, [secret], seen, now=1_700_000_030)  # the first delivery
+    # the first delivery
+    accept(body, header, [secret], seen, now=1_700_000_030)
     attempts = {
-        "tampered body": (body.replace(b"in_42", b"in_99"), header, 1_700_000_030),
-        "wrong secret": (body, signature_header(body, [b"guess"], 1_700_000_000),
-                         1_700_000_030),
+        "tampered body": (
+            body.replace(b"in_42", b"in_99"),
+            header,
+            1_700_000_030,
+        ),
+        "wrong secret": (
+            body,
+            signature_header(body, [b"guess"], 1_700_000_000),
+            1_700_000_030,
+        ),
         "replayed": (body, header, 1_700_000_031),
         "stale": (body, header, 1_700_000_000 + 301),
         "future": (body, header, 1_700_000_000 - 301),
@@ -356,8 +386,13 @@ if __name__ == "__main__":
     # --8<-- [start:demo_deliver]
     receiver = WebhookReceiver([secret], fail_first=2)  # down for two requests
     with serving(receiver) as server:
-        result = deliver(url_of(server), {"id": "evt_2", "type": "invoice.paid"},
-                         [secret], base=0.05, rand=random.Random(7))
+        result = deliver(
+            url_of(server),
+            {"id": "evt_2", "type": "invoice.paid"},
+            [secret],
+            base=0.05,
+            rand=random.Random(7),
+        )
     print(result)
     #> DeliveryResult(delivered=True, outcomes=[503, 503, 202])
     print(receiver.attempts, [event["id"] for event in receiver.events])

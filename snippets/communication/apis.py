@@ -1,21 +1,25 @@
-"""APIs over HTTP: a small resource API with content negotiation, ETags, 304s and CORS.
+"""APIs over HTTP: a small resource API with content negotiation, ETags, 304s
+and CORS.
 
-What it teaches: how an HTTP API uses the protocol itself instead of inventing its
-own. A collection of books lives at `/books` and each book at `/books/<id>`. The server
-picks JSON or CSV from the `Accept` header (RFC 9110 section 12.5.1) or answers 406,
-tags every representation with a strong ETag computed from its bytes (section 8.8.3),
-answers a matching `If-None-Match` with 304 and no body (sections 13.1.2 and 15.4.5),
-refuses a stale `If-Match` on PUT with 412 (optimistic concurrency, section 13.1.1),
-says how long caches may keep an answer (`Cache-Control`, RFC 9111), and answers CORS
-preflights from an allow-list of origins (the Fetch standard). The rules are small pure
-functions; the `http.server` handler at the end only moves bytes between them and the
+What it teaches: how an HTTP API uses the protocol itself instead of inventing
+its own. A collection of books lives at `/books` and each book at `/books/<id>`.
+The server picks JSON or CSV from the `Accept` header (RFC 9110 section 12.5.1)
+or answers 406, tags every representation with a strong ETag computed from its
+bytes (section 8.8.3), answers a matching `If-None-Match` with 304 and no body
+(sections 13.1.2 and 15.4.5), refuses a stale `If-Match` on PUT with 412
+(optimistic concurrency, section 13.1.1), says how long caches may keep an
+answer (`Cache-Control`, RFC 9111), and answers CORS preflights from an
+allow-list of origins (the Fetch standard). The rules are small pure functions;
+the `http.server` handler at the end only moves bytes between them and the
 socket.
 
-Read first: the HTTP/1.1 messages page (request and response anatomy, status codes).
+Read first: the HTTP/1.1 messages page (request and response anatomy, status
+codes).
 
-What it leaves out: media type parameters other than `q` in `Accept` (and quoted commas
-inside them), `Last-Modified` and `If-Modified-Since`, `Range` requests, credentialed
-CORS (cookies), authentication, persistence, and a real cache between client and server.
+What it leaves out: media type parameters other than `q` in `Accept` (and quoted
+commas inside them), `Last-Modified` and `If-Modified-Since`, `Range` requests,
+credentialed CORS (cookies), authentication, persistence, and a real cache
+between client and server.
 
 Run it: `python -m snippets.communication.apis`.
 """
@@ -60,7 +64,9 @@ def parse_accept(value: str) -> list[MediaRange]:
         HeaderTooLong: if the value is longer than `MAX_ACCEPT` characters.
     """
     if len(value) > MAX_ACCEPT:
-        raise HeaderTooLong(f"Accept has {len(value)} characters, limit {MAX_ACCEPT}")
+        raise HeaderTooLong(
+            f"Accept has {len(value)} characters, limit {MAX_ACCEPT}"
+        )
     ranges = []
     for element in value.split(","):
         media, *params = element.split(";")
@@ -77,7 +83,8 @@ def parse_accept(value: str) -> list[MediaRange]:
 
 # --8<-- [start:negotiate]
 def quality(media_type: str, ranges: list[MediaRange]) -> float:
-    """The weight the client gives `media_type`: that of the most specific match."""
+    """The weight the client gives `media_type`: that of the most specific
+    match."""
     type_, _, subtype = media_type.partition("/")
     best_specificity, best_q = -1, 0.0
     for r in ranges:
@@ -119,7 +126,8 @@ ENTITY_TAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')  # RFC 9110 8.8.3
 
 
 def strong_etag(body: bytes) -> str:
-    """A strong entity tag: changes whenever a byte of the representation does."""
+    """A strong entity tag: changes whenever a byte of the representation
+    does."""
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
@@ -127,7 +135,8 @@ def entity_tags(value: str) -> list[str] | Literal["*"]:
     """The entity tags of an If-Match or If-None-Match value, or "*"."""
     if value.strip() == "*":
         return "*"
-    return ENTITY_TAG.findall(value)  # not split(","): a tag may contain a comma
+    # not split(","): a tag may contain a comma
+    return ENTITY_TAG.findall(value)
 
 
 def if_none_match_passes(value: str, current: str) -> bool:
@@ -135,7 +144,9 @@ def if_none_match_passes(value: str, current: str) -> bool:
     tags = entity_tags(value)
     if tags == "*":
         return False
-    return all(tag.removeprefix("W/") != current.removeprefix("W/") for tag in tags)
+    return all(
+        tag.removeprefix("W/") != current.removeprefix("W/") for tag in tags
+    )
 
 
 def if_match_passes(value: str, current: Iterable[str]) -> bool:
@@ -143,7 +154,9 @@ def if_match_passes(value: str, current: Iterable[str]) -> bool:
     tags = entity_tags(value)
     if tags == "*":
         return True
-    return any(tag == c and not tag.startswith("W/") for tag in tags for c in current)
+    return any(
+        tag == c and not tag.startswith("W/") for tag in tags for c in current
+    )
 
 
 # --8<-- [end:etags]
@@ -151,8 +164,10 @@ def if_match_passes(value: str, current: Iterable[str]) -> bool:
 
 # --8<-- [start:cache]
 CACHE_POLICY = {
-    "item": "public, max-age=60",  # any cache may reuse it for 60 s, then revalidate
-    "collection": "no-cache",  # may be stored, but revalidated before every reuse
+    # any cache may reuse it for 60 s, then revalidate
+    "item": "public, max-age=60",
+    # may be stored, but revalidated before every reuse
+    "collection": "no-cache",
     "error": "no-store",  # never stored anywhere
 }
 # --8<-- [end:cache]
@@ -194,7 +209,9 @@ def preflight_headers(
 
 
 # --8<-- [start:response_cors]
-def response_cors_headers(policy: CorsPolicy, origin: str | None) -> dict[str, str]:
+def response_cors_headers(
+    policy: CorsPolicy, origin: str | None
+) -> dict[str, str]:
     """What an actual (not preflight) response adds for an allowed origin."""
     if origin not in policy.origins:
         return {}
@@ -228,11 +245,13 @@ class BookStore:
     """The resources: books by id, shared by every handler thread."""
 
     def __init__(self, books: Iterable[Book]) -> None:
-        self.lock = threading.Lock()  # guards books: each read and each write holds it
+        # guards books: each read and each write holds it
+        self.lock = threading.Lock()
         self.books = {book["id"]: dict(book) for book in books}
 
     def read(self, book_id: int | None) -> Book | list[Book] | None:
-        """A copy of one book, of all of them (book_id None), or None if missing."""
+        """A copy of one book, of all of them (book_id None), or None if
+        missing."""
         with self.lock:
             if book_id is None:
                 return [dict(book) for book in self.books.values()]
@@ -280,7 +299,10 @@ class Reply:
 
 def text_reply(status: int, message: str, **headers: str) -> Reply:
     """A short plain-text error that no cache keeps."""
-    base = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+    base = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Cache-Control": "no-store",
+    }
     return Reply(status, base | headers, message.encode() + b"\n")
 
 
@@ -288,8 +310,11 @@ def text_reply(status: int, message: str, **headers: str) -> Reply:
 
 
 # --8<-- [start:get]
-def get_reply(store: BookStore, kind: str, book_id: int | None, headers: dict) -> Reply:
-    """GET and HEAD: 404, 406, 304 or 200, checked in the order RFC 9110 asks."""
+def get_reply(
+    store: BookStore, kind: str, book_id: int | None, headers: dict
+) -> Reply:
+    """GET and HEAD: 404, 406, 304 or 200, checked in the order RFC 9110
+    asks."""
     document = store.read(book_id)
     if document is None:
         return text_reply(404, "no such book")
@@ -306,7 +331,9 @@ def get_reply(store: BookStore, kind: str, book_id: int | None, headers: dict) -
         "Vary": "Accept, Origin",
     }
     condition = headers.get("if-none-match")
-    if condition is not None and not if_none_match_passes(condition, meta["ETag"]):
+    if condition is not None and not if_none_match_passes(
+        condition, meta["ETag"]
+    ):
         return Reply(304, meta)  # the same validators, no body
     return Reply(200, {"Content-Type": CONTENT_TYPE[media_type], **meta}, body)
 
@@ -321,32 +348,50 @@ def parse_book(body: bytes, book_id: int) -> Book:
         data = json.loads(body)
     except (ValueError, RecursionError) as error:
         raise ValueError("the body is not JSON") from error
-    if not isinstance(data, dict) or sorted(data) != ["author", "title", "year"]:
-        raise ValueError("expected an object with exactly title, author and year")
+    if not isinstance(data, dict) or sorted(data) != [
+        "author",
+        "title",
+        "year",
+    ]:
+        raise ValueError(
+            "expected an object with exactly title, author and year"
+        )
     title, author, year = data["title"], data["author"], data["year"]
-    if not (isinstance(title, str) and isinstance(author, str) and type(year) is int):
+    if not (
+        isinstance(title, str) and isinstance(author, str) and type(year) is int
+    ):
         raise ValueError("title and author are strings, year is an integer")
     return {"id": book_id, "title": title, "author": author, "year": year}
 
 
-def put_reply(store: BookStore, book_id: int, headers: dict, body: bytes) -> Reply:
-    """PUT with optimistic concurrency: the client must prove it saw the latest."""
-    with store.lock:  # check and write are one step: no other PUT slips in between
+def put_reply(
+    store: BookStore, book_id: int, headers: dict, body: bytes
+) -> Reply:
+    """PUT with optimistic concurrency: the client must prove it saw the
+    latest."""
+    # check and write are one step: no other PUT slips in between
+    with store.lock:
         current = store.books.get(book_id)
         if current is None:
             return text_reply(404, "no such book")
-        if headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        if (
+            headers.get("content-type", "").split(";")[0].strip()
+            != "application/json"
+        ):
             return text_reply(415, "send application/json")
         if "if-match" not in headers:
             return text_reply(428, "send If-Match with the ETag you read")
-        tags = [strong_etag(render(current, media_type)) for media_type in OFFERS]
+        tags = [
+            strong_etag(render(current, media_type)) for media_type in OFFERS
+        ]
         if not if_match_passes(headers["if-match"], tags):
             return text_reply(412, "the book changed since you read it")
         try:
             store.books[book_id] = parse_book(body, book_id)
         except ValueError as error:
             return text_reply(400, str(error))
-    return Reply(204, {})  # no ETag: we stored a re-encoding, not the bytes sent
+    # no ETag: we stored a re-encoding, not the bytes sent
+    return Reply(204, {})
 
 
 # --8<-- [end:put]
@@ -357,7 +402,8 @@ ALLOW = {"collection": "GET, HEAD, OPTIONS", "item": "GET, HEAD, PUT, OPTIONS"}
 
 
 def options_reply(policy: CorsPolicy, allow: str, headers: dict) -> Reply:
-    """OPTIONS: the allowed methods, plus the CORS grant when it is a preflight."""
+    """OPTIONS: the allowed methods, plus the CORS grant when it is a
+    preflight."""
     cors = {}
     if "origin" in headers and "access-control-request-method" in headers:
         cors = preflight_headers(
@@ -440,10 +486,13 @@ class ApiHandler(FramedRequestHandler):
         """Read the request content (framing checked already), answer, write."""
         content = self.rfile.read(self.content_length)
         fields = {
-            name.lower(): ", ".join(self.headers.get_all(name)) for name in self.headers
+            name.lower(): ", ".join(self.headers.get_all(name))
+            for name in self.headers
         }
         store, policy = self.server.store, self.server.policy
-        self.send_reply(answer(store, policy, self.command, self.path, fields, content))
+        self.send_reply(
+            answer(store, policy, self.command, self.path, fields, content)
+        )
 
     do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
@@ -452,7 +501,8 @@ class ApiHandler(FramedRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if reply.status not in (204, 304):  # RFC 9110 8.6: 204 MUST NOT, 304 need not
+        # RFC 9110 8.6: 204 MUST NOT, 304 need not
+        if reply.status not in (204, 304):
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -468,7 +518,12 @@ class ApiHandler(FramedRequestHandler):
 # --8<-- [start:running]
 SAMPLE_BOOKS = (
     {"id": 1, "title": "Kindred", "author": "Octavia E. Butler", "year": 1979},
-    {"id": 2, "title": "Invisible Cities", "author": "Italo Calvino", "year": 1972},
+    {
+        "id": 2,
+        "title": "Invisible Cities",
+        "author": "Italo Calvino",
+        "year": 1972,
+    },
 )
 APP_ORIGIN = "https://app.example"
 DEMO_POLICY = CorsPolicy(origins=frozenset({APP_ORIGIN}))
@@ -476,7 +531,8 @@ DEMO_POLICY = CorsPolicy(origins=frozenset({APP_ORIGIN}))
 
 @contextlib.contextmanager
 def running_api(policy: CorsPolicy = DEMO_POLICY) -> Iterator[tuple[str, int]]:
-    """Serve a fresh store of the sample books; yield (host, port); then stop."""
+    """Serve a fresh store of the sample books; yield (host, port); then
+    stop."""
     server = ApiServer(BookStore(SAMPLE_BOOKS), policy)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -487,7 +543,8 @@ def running_api(policy: CorsPolicy = DEMO_POLICY) -> Iterator[tuple[str, int]]:
     finally:
         server.shutdown()  # stop the accept loop...
         server.server_close()  # ...close the listening socket...
-        thread.join(timeout=TIMEOUT)  # ...and wait for the serving thread to end
+        # ...and wait for the serving thread to end
+        thread.join(timeout=TIMEOUT)
 
 
 # --8<-- [end:running]
@@ -519,8 +576,8 @@ def call(
 
 if __name__ == "__main__":
     # fmt: off
-    # (ruff format would turn the `#>` output lines into `# >`, which the docs test
-    # does not read as output.)
+    # (ruff format would turn the `#>` output lines into `# >`, which the docs
+    # test does not read as output.)
     # --8<-- [start:demo_negotiate]
     offers = ("application/json", "text/csv")
     print(negotiate("text/csv;q=0.9, application/json;q=0.5", offers))
@@ -572,11 +629,17 @@ if __name__ == "__main__":
     with running_api() as address:
         conn = http.client.HTTPConnection(*address, timeout=TIMEOUT)
         try:
-            conn.request("GET", "/books/1", headers={"Accept": "application/json"})
+            conn.request(
+                "GET", "/books/1", headers={"Accept": "application/json"}
+            )
             first = conn.getresponse()
-            print(first.status, first.read().decode())
-            #> 200 {"id":1,"title":"Kindred","author":"Octavia E. Butler","year":1979}
-            print(first.getheader("Cache-Control"), "|", first.getheader("Vary"))
+            print(first.status)
+            #> 200
+            print(first.read().decode())
+            #> {"id":1,"title":"Kindred","author":"Octavia E. Butler","year":1979}
+            print(
+                first.getheader("Cache-Control"), "|", first.getheader("Vary")
+            )
             #> public, max-age=60 | Accept, Origin
             etag = first.getheader("ETag")
             conn.request(  # the same connection: a 304 must leave it usable
@@ -585,7 +648,9 @@ if __name__ == "__main__":
                 headers={"Accept": "application/json", "If-None-Match": etag},
             )
             second = conn.getresponse()
-            print(second.status, second.read(), second.getheader("ETag") == etag)
+            print(
+                second.status, second.read(), second.getheader("ETag") == etag
+            )
             #> 304 b'' True
         finally:
             conn.close()
@@ -629,7 +694,9 @@ if __name__ == "__main__":
                     "Access-Control-Request-Headers": "content-type,if-match",
                 },
             )
-            cors = [name for name in headers if name.startswith("Access-Control-")]
+            cors = [
+                name for name in headers if name.startswith("Access-Control-")
+            ]
             print(status, origin, headers["Vary"], len(cors))
             #> 204 https://app.example Origin 4
             #> 204 https://evil.example Origin 0
@@ -639,7 +706,11 @@ if __name__ == "__main__":
     with running_api() as address:
         _, headers, _ = call(address, "GET", "/books/2")
         seen = headers["ETag"]  # Alice and Bob both read this version
-        edit = {"title": "Invisible Cities", "author": "Italo Calvino", "year": 1974}
+        edit = {
+            "title": "Invisible Cities",
+            "author": "Italo Calvino",
+            "year": 1974,
+        }
         body = json.dumps(edit).encode()
         sending = {"Content-Type": "application/json", "If-Match": seen}
         alice, _, _ = call(address, "PUT", "/books/2", sending, body)

@@ -1,19 +1,20 @@
-"""Connections: keep-alive versus a connection per request, pipelining, HOL blocking.
+"""Connections: keep-alive versus a connection per request, pipelining, HOL
+blocking.
 
 Read first: the sockets page (`snippets/communication/sockets.py`), for the TCP
-handshake, teardown and framing, and the HTTP/1.1 messages page for the message format.
-This module builds a small HTTP/1.1 server that keeps connections open as RFC 9112
-section 9 says, counts the connections and requests it sees, and answers pipelined
-requests in order. A raw-socket client then measures N requests on one connection
-against N connections, shows head-of-line blocking with a pipelined slow request,
-measures what Nagle's algorithm and delayed ACKs do to a response written in two
-pieces, and models why a lost packet stalls every HTTP/2 stream but only one HTTP/3
-stream.
+handshake, teardown and framing, and the HTTP/1.1 messages page for the message
+format. This module builds a small HTTP/1.1 server that keeps connections open
+as RFC 9112 section 9 says, counts the connections and requests it sees, and
+answers pipelined requests in order. A raw-socket client then measures N
+requests on one connection against N connections, shows head-of-line blocking
+with a pipelined slow request, measures what Nagle's algorithm and delayed ACKs
+do to a response written in two pieces, and models why a lost packet stalls
+every HTTP/2 stream but only one HTTP/3 stream.
 
-What it leaves out: TLS (which makes a new connection much more expensive), HTTP/2 and
-HTTP/3 themselves (binary frames, HPACK and QPACK, flow control: shown in diagrams
-only), chunked bodies, connection pools with many connections, and the staged
-"lingering close" real servers do.
+What it leaves out: TLS (which makes a new connection much more expensive),
+HTTP/2 and HTTP/3 themselves (binary frames, HPACK and QPACK, flow control:
+shown in diagrams only), chunked bodies, connection pools with many connections,
+and the staged "lingering close" real servers do.
 
 Run it: `python -m snippets.communication.connections`.
 """
@@ -21,8 +22,12 @@ Run it: `python -m snippets.communication.connections`.
 # --8<-- [start:read_message]
 import socket
 
-# Bytes that break the rules raise the parser's HTTPError; its `status` is the answer.
-from snippets.communication.http_messages.message_parser import BARE_LF, HTTPError
+# Bytes that break the rules raise the parser's HTTPError; its `status` is the
+# answer.
+from snippets.communication.http_messages.message_parser import (
+    BARE_LF,
+    HTTPError,
+)
 
 TIMEOUT = 5.0  # seconds: every socket and every wait has a limit
 MAX_HEAD = 8 * 1024  # start line and header fields
@@ -30,19 +35,23 @@ MAX_BODY = 64 * 1024
 
 
 def read_head(sock: socket.socket, buffer: bytearray) -> bytes | None:
-    """Read through the blank line that ends a head; leave later bytes in `buffer`.
+    """Read through the blank line that ends a head; leave later bytes in
+    `buffer`.
 
-    Returns None if the peer closed before sending the first byte of a new message.
+    Returns None if the peer closed before sending the first byte of a new
+    message.
     """
     while (end := buffer.find(b"\r\n\r\n")) == -1:
         if len(buffer) > MAX_HEAD:
             raise HTTPError(431, "Request Header Fields Too Large")
-        if BARE_LF.search(buffer):  # it would never end in CRLF CRLF: do not wait
+        # it would never end in CRLF CRLF: do not wait
+        if BARE_LF.search(buffer):
             raise HTTPError(400, "a line ends with a bare LF")
         chunk = sock.recv(4096)
         if not chunk:
             if buffer:
-                raise HTTPError(400, "Bad Request")  # closed in the middle of a head
+                # closed in the middle of a head
+                raise HTTPError(400, "Bad Request")
             return None
         buffer += chunk
     if end > MAX_HEAD:
@@ -74,14 +83,16 @@ from snippets.communication.http_messages.message_parser import (
     parse_request_line,
 )
 
-ONE_ONLY = {"host", "content-length"}  # RFC 9112 sections 3.2 and 6.3: never two
+# RFC 9112 sections 3.2 and 6.3: never two
+ONE_ONLY = {"host", "content-length"}
 
 
 def parse_head(head: bytes) -> tuple[list[str], dict[str, str]]:
     """Split a head into the words of its start line and its lower-cased fields.
 
-    Each field line goes through the messages page's `parse_field_line`, so a space
-    before the colon, a control character or a folded line is refused the same way.
+    Each field line goes through the messages page's `parse_field_line`, so a
+    space before the colon, a control character or a folded line is refused the
+    same way.
     """
     start, *lines = head.split(b"\r\n")
     fields: dict[str, str] = {}
@@ -95,7 +106,8 @@ def parse_head(head: bytes) -> tuple[list[str], dict[str, str]]:
 
 
 def body_length(fields: dict[str, str]) -> int:
-    """The Content-Length of a message without Transfer-Encoding (0 if absent)."""
+    """The Content-Length of a message without Transfer-Encoding (0 if
+    absent)."""
     if "transfer-encoding" in fields:
         raise HTTPError(501, "chunked bodies: see the messages page")
     if "content-length" not in fields:
@@ -105,17 +117,24 @@ def body_length(fields: dict[str, str]) -> int:
 
 def keeps_alive(version: str, fields: dict[str, str]) -> bool:
     """RFC 9112 section 9.3: does the connection persist after this message?"""
-    options = {o.strip().lower() for o in fields.get("connection", "").split(",")}
+    options = {
+        o.strip().lower() for o in fields.get("connection", "").split(",")
+    }
     if "close" in options:
         return False
-    return version == "HTTP/1.1"  # 1.0 keep-alive is optional: we do not honour it
+    # 1.0 keep-alive is optional: we do not honour it
+    return version == "HTTP/1.1"
 
 
-def response(status: int, reason: str, body: bytes, close: bool) -> tuple[bytes, bytes]:
-    """The head and body of a response; the head says if the connection will close."""
+def response(
+    status: int, reason: str, body: bytes, close: bool
+) -> tuple[bytes, bytes]:
+    """The head and body of a response; the head says if the connection will
+    close."""
     lines = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}"]
     if close:
-        lines.append("Connection: close")  # RFC 9112 section 9.6: say it, then do it
+        # RFC 9112 section 9.6: say it, then do it
+        lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii"), body
 
 
@@ -129,7 +148,8 @@ from http import HTTPStatus
 
 
 def serve_connection(conn: socket.socket, server: "CountingServer") -> None:
-    """Answer requests on one connection, one at a time, until it should close."""
+    """Answer requests on one connection, one at a time, until it should
+    close."""
     buffer = bytearray()  # bytes read but not used yet: maybe the next request
     conn.settimeout(server.idle_timeout)  # RFC 9112 section 9.5: drop idle ones
     while not server.stop.is_set():
@@ -139,7 +159,10 @@ def serve_connection(conn: socket.socket, server: "CountingServer") -> None:
                 return  # the client closed between two requests: a clean end
             answer, close = answer_request(conn, buffer, head, server)
         except HTTPError as error:
-            phrase, detail = HTTPStatus(error.status).phrase, error.detail.encode()
+            phrase, detail = (
+                HTTPStatus(error.status).phrase,
+                error.detail.encode(),
+            )
             answer, close = response(error.status, phrase, detail, True), True
         except OSError:
             return  # idle too long (TimeoutError), or reset by the client
@@ -149,17 +172,22 @@ def serve_connection(conn: socket.socket, server: "CountingServer") -> None:
 
 
 def answer_request(
-    conn: socket.socket, buffer: bytearray, head: bytes, server: "CountingServer"
+    conn: socket.socket,
+    buffer: bytearray,
+    head: bytes,
+    server: "CountingServer",
 ) -> tuple[tuple[bytes, bytes], bool]:
     """Read the rest of one request and build its answer: the target, echoed."""
     words, fields = parse_head(head)
-    parse_request_line(" ".join(words).encode("latin-1"))  # method, target: RFC 9112
+    # method, target: RFC 9112
+    parse_request_line(" ".join(words).encode("latin-1"))
     _method, target, version = words
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise HTTPError(505, "HTTP Version Not Supported")
     if version == "HTTP/1.1" and "host" not in fields:
         raise HTTPError(400, "an HTTP/1.1 request needs a Host field")
-    read_exactly(conn, buffer, body_length(fields))  # the next request starts after
+    # the next request starts after
+    read_exactly(conn, buffer, body_length(fields))
     close = not keeps_alive(version, fields)
     server.count_request()
     if target == "/slow":
@@ -175,24 +203,32 @@ import contextlib
 
 
 class ConnectionHandler(socketserver.BaseRequestHandler):
-    """socketserver calls `handle` once per accepted connection, in its own thread."""
+    """socketserver calls `handle` once per accepted connection, in its own
+    thread."""
 
-    def handle(self) -> None:  # socketserver closes the socket when this returns
-        with contextlib.suppress(OSError):  # the client left while we were writing
+    # socketserver closes the socket when this returns
+    def handle(self) -> None:
+        # the client left while we were writing
+        with contextlib.suppress(OSError):
             serve_connection(self.request, self.server)
 
 
 class CountingServer(socketserver.ThreadingTCPServer):
-    """An HTTP/1.1 server on a free loopback port that counts connections and requests.
+    """An HTTP/1.1 server on a free loopback port that counts connections and
+    requests.
 
     Args:
         slow_seconds: How long a request for `/slow` takes.
-        idle_timeout: How long a connection may stay silent before the server drops it.
-        split_writes: Write each response head and body with two `sendall` calls.
-        nodelay: Turn off Nagle's algorithm (TCP_NODELAY) on accepted connections.
+        idle_timeout: How long a connection may stay silent before the server
+            drops it.
+        split_writes: Write each response head and body with two `sendall`
+            calls.
+        nodelay: Turn off Nagle's algorithm (TCP_NODELAY) on accepted
+            connections.
     """
 
-    # SO_REUSEADDR: restart on a port whose old connections are still in TIME_WAIT
+    # SO_REUSEADDR: restart on a port whose old connections are still in
+    # TIME_WAIT
     allow_reuse_address = True
 
     def __init__(
@@ -205,11 +241,14 @@ class CountingServer(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), ConnectionHandler)
         self.slow_seconds, self.idle_timeout = slow_seconds, idle_timeout
         self.split_writes, self.nodelay = split_writes, nodelay
-        self.stop = threading.Event()  # set on shutdown: slow handlers stop waiting
+        # set on shutdown: slow handlers stop waiting
+        self.stop = threading.Event()
         self._lock = threading.Lock()  # guards the two counters below
         self._connections = self._requests = 0
 
-    def process_request(self, request: socket.socket, client_address: object) -> None:
+    def process_request(
+        self, request: socket.socket, client_address: object
+    ) -> None:
         """Count each accepted connection, then serve it in a new thread."""
         with self._lock:
             self._connections += 1
@@ -223,7 +262,8 @@ class CountingServer(socketserver.ThreadingTCPServer):
             self._requests += 1
 
     def take_counts(self) -> tuple[int, int]:
-        """Return (connections, requests) seen since the last call, and reset them."""
+        """Return (connections, requests) seen since the last call, and reset
+        them."""
         with self._lock:
             counts = (self._connections, self._requests)
             self._connections = self._requests = 0
@@ -249,7 +289,8 @@ from contextlib import contextmanager
 
 @contextmanager
 def running(server: CountingServer) -> Iterator[CountingServer]:
-    """Serve in a background thread; always stop, close and join on the way out."""
+    """Serve in a background thread; always stop, close and join on the way
+    out."""
     thread = threading.Thread(target=server.serve_forever, args=(0.05,))
     thread.start()
     try:
@@ -266,7 +307,8 @@ def running(server: CountingServer) -> Iterator[CountingServer]:
 
 # --8<-- [start:client]
 def request(target: str, close: bool = False) -> bytes:
-    """The bytes of a GET request; `close` asks the server to close afterwards."""
+    """The bytes of a GET request; `close` asks the server to close
+    afterwards."""
     lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1"]
     if close:
         lines.append("Connection: close")
@@ -277,7 +319,9 @@ def read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
     """Read exactly one response off the connection: (status, body)."""
     head = read_head(sock, buffer)
     if head is None:
-        raise ConnectionError("the server closed the connection before answering")
+        raise ConnectionError(
+            "the server closed the connection before answering"
+        )
     words, fields = parse_head(head)
     if len(words) < 2 or not words[1].isdigit():
         raise HTTPError(502, "Bad Gateway")  # what a proxy would answer
@@ -294,7 +338,9 @@ def keep_alive(address: tuple[str, int], targets: list[str]) -> list[bytes]:
     return bodies
 
 
-def connection_per_request(address: tuple[str, int], targets: list[str]) -> list[bytes]:
+def connection_per_request(
+    address: tuple[str, int], targets: list[str]
+) -> list[bytes]:
     """Open a new connection for each request, as HTTP/1.0 did."""
     bodies = []
     for target in targets:
@@ -313,7 +359,8 @@ from collections.abc import Callable
 
 
 def best_time(run: Callable[[], object], rounds: int = 5) -> float:
-    """The fastest of a few runs, in seconds: the least disturbed by other work."""
+    """The fastest of a few runs, in seconds: the least disturbed by other
+    work."""
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -323,7 +370,8 @@ def best_time(run: Callable[[], object], rounds: int = 5) -> float:
 
 
 def reuse_speedup(address: tuple[str, int], n: int = 100) -> float:
-    """How many times faster n requests are on one connection than on n connections."""
+    """How many times faster n requests are on one connection than on n
+    connections."""
     targets = ["/"] * n
     one = best_time(lambda: keep_alive(address, targets))
     many = best_time(lambda: connection_per_request(address, targets))
@@ -337,7 +385,8 @@ def reuse_speedup(address: tuple[str, int], n: int = 100) -> float:
 def pipelined(
     address: tuple[str, int], targets: list[str]
 ) -> list[tuple[bytes, float]]:
-    """Send all requests at once on one connection; return (body, seconds) per answer.
+    """Send all requests at once on one connection; return (body, seconds) per
+    answer.
 
     The seconds are counted from the moment the requests were sent.
     """
@@ -359,18 +408,21 @@ import statistics
 
 
 def seconds_per_request(n: int = 9, **options: bool) -> float:
-    """Median time of n keep-alive requests to a server built with `options`."""
+    """Median time of n keep-alive requests to a server with `options`."""
     times, buffer = [], bytearray()
     with (
         running(CountingServer(**options)) as server,
-        socket.create_connection(server.server_address, timeout=TIMEOUT) as sock,
+        socket.create_connection(
+            server.server_address, timeout=TIMEOUT
+        ) as sock,
     ):
         for _ in range(n):
             start = time.perf_counter()
             sock.sendall(request("/"))
             read_response(sock, buffer)
             times.append(time.perf_counter() - start)
-    return statistics.median(times)  # the median ignores a few disturbed requests
+    # the median ignores a few disturbed requests
+    return statistics.median(times)
 
 
 # --8<-- [end:nagle]
@@ -380,12 +432,13 @@ def seconds_per_request(n: int = 9, **options: bool) -> float:
 def deliverable(
     packets: list[tuple[str, str]], lost: set[int], per_stream: bool
 ) -> dict[str, str]:
-    """What a receiver can hand to the application while some packets are missing.
+    """What a receiver can hand to the application while some packets are
+    missing.
 
     `packets` are (stream, data) in the order sent. With `per_stream=False` all
-    streams share one sequence space, as HTTP/2 frames do inside one TCP byte stream:
-    nothing after a gap is delivered. With `per_stream=True` each stream has its own
-    offsets, as in QUIC: a gap blocks only its own stream.
+    streams share one sequence space, as HTTP/2 frames do inside one TCP byte
+    stream: nothing after a gap is delivered. With `per_stream=True` each stream
+    has its own offsets, as in QUIC: a gap blocks only its own stream.
     """
     delivered = {stream: "" for stream, _ in packets}
     blocked: set[str] = set()  # the sequence spaces that have a gap so far
@@ -401,8 +454,8 @@ def deliverable(
 # --8<-- [end:hol_model]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_counts]
@@ -432,7 +485,8 @@ if __name__ == "__main__":
     print([body for body, _ in answers])
     #> [b'/slow', b'/fast']
     fast_seconds = answers[1][1]
-    print(fast_seconds >= 0.3)  # /fast was ready at once, yet waited behind /slow
+    # /fast was ready at once, yet waited behind /slow
+    print(fast_seconds >= 0.3)
     #> True
     # --8<-- [end:demo_pipelining]
 

@@ -1,16 +1,19 @@
-"""DNS on the wire: encode a query, decode an answer, serve a tiny zone over UDP.
+"""DNS on the wire: encode a query, decode an answer, serve a tiny zone over
+UDP.
 
-Read the sockets page first: this module sends UDP datagrams on loopback. It builds the
-RFC 1035 message format by hand (the 12-byte header, the question, resource records and
-name compression) with the checks that a parser of untrusted packets needs: bounds on
-every read, a loop guard on compression pointers and the size limits of the RFC. Then it
-serves a small zone from a UDP responder on 127.0.0.1, asks it questions the way a stub
-resolver does, and caches the answers for their TTL, negative answers included.
+Read the sockets page first: this module sends UDP datagrams on loopback. It
+builds the RFC 1035 message format by hand (the 12-byte header, the question,
+resource records and name compression) with the checks that a parser of
+untrusted packets needs: bounds on every read, a loop guard on compression
+pointers and the size limits of the RFC. Then it serves a small zone from a UDP
+responder on 127.0.0.1, asks it questions the way a stub resolver does, and
+caches the answers for their TTL, negative answers included.
 
-What it leaves out: TCP (needed for answers over 512 bytes), EDNS beyond the basic rules
-of the OPT record (one per message, version 0), DNSSEC, recursion (following referrals
-from the root down), CNAME chasing, most record types (A, AAAA, NS, CNAME, PTR and SOA
-are decoded, the rest stay raw bytes) and internationalised names (IDNA).
+What it leaves out: TCP (needed for answers over 512 bytes), EDNS beyond the
+basic rules of the OPT record (one per message, version 0), DNSSEC, recursion
+(following referrals from the root down), CNAME chasing, most record types (A,
+AAAA, NS, CNAME, PTR and SOA are decoded, the rest stay raw bytes) and
+internationalised names (IDNA).
 
 Run it: `python -m snippets.communication.dns_wire`.
 """
@@ -36,7 +39,8 @@ NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = range(6)
 MAX_LABEL = 63  # RFC 1035 section 2.3.4: "labels 63 octets or less"
 MAX_NAME = 255  # "names 255 octets or less", counted on the wire
 MAX_UDP_SIZE = 512  # "UDP messages 512 octets or less"
-MAX_POINTER_HOPS = 16  # a longer chain of pointers is an attack (dnspython: 16 too)
+# a longer chain of pointers is an attack (dnspython: 16 too)
+MAX_POINTER_HOPS = 16
 
 
 class DnsError(Exception):
@@ -44,14 +48,17 @@ class DnsError(Exception):
 
 
 class DnsFormatError(DnsError, ValueError):
-    """Bytes or a name that break RFC 1035: truncated, malformed or malicious."""
+    """Bytes or a name that break RFC 1035: truncated, malformed or
+    malicious."""
 
 
 def _take(data: bytes, pos: int, size: int) -> bytes:
     """Return `size` bytes at `pos`, or raise if the packet ends before."""
     if pos + size > len(data):
         have = max(len(data) - pos, 0)
-        raise DnsFormatError(f"truncated: {size} bytes needed at {pos}, {have} left")
+        raise DnsFormatError(
+            f"truncated: {size} bytes needed at {pos}, {have} left"
+        )
     return data[pos : pos + size]
 
 
@@ -59,14 +66,18 @@ def _take(data: bytes, pos: int, size: int) -> bytes:
 
 
 # --8<-- [start:name_text]
-# One token of a name in text form (RFC 1035 section 5.1): \DDD, three ASCII digits
-# (any byte); \X, any other character X taken as itself (\. is a dot inside a label);
-# a dot between labels; a printable character. Anything else is refused.
-_TOKEN = re.compile(r"\\([0-9]{3})|\\([ -/:-~])|(\.)|([!-\[\]-~])|(.)", re.DOTALL)
+# One token of a name in text form (RFC 1035 section 5.1): \DDD, three ASCII
+# digits (any byte); \X, any other character X taken as itself (\. is a dot
+# inside a label); a dot between labels; a printable character. Anything else is
+# refused.
+_TOKEN = re.compile(
+    r"\\([0-9]{3})|\\([ -/:-~])|(\.)|([!-\[\]-~])|(.)", re.DOTALL
+)
 
 
 def text_to_labels(name: str) -> list[bytes]:
-    """Split a name such as `www.example.test` into labels; `\\DDD` is any byte."""
+    """Split a name such as `www.example.test` into labels; `\\DDD` is any
+    byte."""
     if not name:
         raise DnsFormatError("an empty name: the root is written '.'")
     labels: list[bytes] = []
@@ -100,14 +111,19 @@ def _check_lengths(labels: list[bytes]) -> None:
 
 # --8<-- [start:name_print]
 def labels_to_text(labels: list[bytes]) -> str:
-    """The text form: printable ASCII as is; `.`, `\\` and other bytes as `\\DDD`."""
+    """The text form: printable ASCII as is; `.`, `\\` and other bytes as
+    `\\DDD`."""
     if not labels:
         return "."
     return ".".join("".join(map(_char, label)) for label in labels)
 
 
 def _char(byte: int) -> str:
-    return chr(byte) if 0x21 <= byte <= 0x7E and byte not in b".\\" else f"\\{byte:03d}"
+    return (
+        chr(byte)
+        if 0x21 <= byte <= 0x7E and byte not in b".\\"
+        else f"\\{byte:03d}"
+    )
 
 
 # --8<-- [end:name_print]
@@ -118,12 +134,14 @@ Offsets = dict[tuple[bytes, ...], int]  # names already written -> their offset
 
 
 def write_name(out: bytearray, name: str, offsets: Offsets | None) -> None:
-    """Append `name`; with `offsets`, end it with a pointer to an earlier copy."""
+    """Append `name`; with `offsets`, end it with a pointer to an earlier
+    copy."""
     labels = text_to_labels(name)
     for i, label in enumerate(labels):
         suffix = tuple(labels[i:])
         if offsets is not None and suffix in offsets:
-            out += struct.pack("!H", 0xC000 | offsets[suffix])  # 11 + 14-bit offset
+            # 11 + 14-bit offset
+            out += struct.pack("!H", 0xC000 | offsets[suffix])
             return
         if offsets is not None and len(out) < 0x4000:  # a pointer reaches 16383
             offsets[suffix] = len(out)
@@ -132,7 +150,8 @@ def write_name(out: bytearray, name: str, offsets: Offsets | None) -> None:
 
 
 def read_name(data: bytes, pos: int) -> tuple[str, int]:
-    """Read the name at `pos`, following pointers; return it and the offset after it."""
+    """Read the name at `pos`, following pointers; return it and the offset
+    after it."""
     labels: list[bytes] = []
     view, start, after, hops, size = data, pos, None, 0, 1
     while (length := _take(view, pos, 1)[0]) != 0:
@@ -140,16 +159,21 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
             target = struct.unpack("!H", _take(view, pos, 2))[0] & 0x3FFF
             hops += 1
             if target >= start or hops > MAX_POINTER_HOPS:
-                raise DnsFormatError(f"pointer at {pos} to {target} does not go back")
+                raise DnsFormatError(
+                    f"pointer at {pos} to {target} does not go back"
+                )
             after = pos + 2 if after is None else after
-            view, start, pos = view[:start], target, target  # never re-read a byte
+            # never re-read a byte
+            view, start, pos = view[:start], target, target
         elif length > MAX_LABEL:  # 01xxxxxx and 10xxxxxx are reserved
             raise DnsFormatError(f"reserved label type {length:#04x} at {pos}")
         else:
             labels.append(_take(view, pos + 1, length))
             pos, size = pos + 1 + length, size + 1 + length
             if size > MAX_NAME:
-                raise DnsFormatError(f"name longer than {MAX_NAME} bytes at {pos}")
+                raise DnsFormatError(
+                    f"name longer than {MAX_NAME} bytes at {pos}"
+                )
     return labels_to_text(labels), pos + 1 if after is None else after
 
 
@@ -159,7 +183,8 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
 # --8<-- [start:records]
 @dataclass(frozen=True)
 class Question:
-    """What is asked (section 4.1.2): a name, a type (A = 1) and a class (IN = 1)."""
+    """What is asked (section 4.1.2): a name, a type (A = 1) and a class (IN =
+    1)."""
 
     name: str
     qtype: int = TYPE_A
@@ -168,7 +193,8 @@ class Question:
 
 @dataclass(frozen=True)
 class Soa:
-    """A zone's start of authority (section 3.3.13); `minimum` caps negative TTLs."""
+    """A zone's start of authority (section 3.3.13); `minimum` caps negative
+    TTLs."""
 
     mname: str
     rname: str
@@ -198,7 +224,9 @@ NAME_TYPES = {TYPE_NS, TYPE_CNAME, TYPE_PTR}  # RDATA is one (compressible) name
 
 
 # --8<-- [start:rdata]
-def _write_rdata(out: bytearray, record: Record, offsets: Offsets | None) -> None:
+def _write_rdata(
+    out: bytearray, record: Record, offsets: Offsets | None
+) -> None:
     data = record.data
     if record.rtype in (TYPE_A, TYPE_AAAA) and isinstance(data, str):
         out += ipaddress.ip_address(data).packed
@@ -207,7 +235,13 @@ def _write_rdata(out: bytearray, record: Record, offsets: Offsets | None) -> Non
     elif record.rtype == TYPE_SOA and isinstance(data, Soa):
         write_name(out, data.mname, offsets)
         write_name(out, data.rname, offsets)
-        numbers = (data.serial, data.refresh, data.retry, data.expire, data.minimum)
+        numbers = (
+            data.serial,
+            data.refresh,
+            data.retry,
+            data.expire,
+            data.minimum,
+        )
         out += struct.pack("!5I", *numbers)
     elif isinstance(data, bytes):
         out += data  # a type we do not know is copied as it is (RFC 3597)
@@ -215,7 +249,9 @@ def _write_rdata(out: bytearray, record: Record, offsets: Offsets | None) -> Non
         raise TypeError(f"no encoding for type {record.rtype} with {data!r}")
 
 
-def _read_rdata(data: bytes, pos: int, rtype: int, size: int) -> str | Soa | bytes:
+def _read_rdata(
+    data: bytes, pos: int, rtype: int, size: int
+) -> str | Soa | bytes:
     raw = _take(data, pos, size)
     if rtype in (TYPE_A, TYPE_AAAA):
         if size != (4 if rtype == TYPE_A else 16):
@@ -232,7 +268,9 @@ def _read_rdata(data: bytes, pos: int, rtype: int, size: int) -> str | Soa | byt
     else:
         return raw
     if end != pos + size:  # RDLENGTH must cover exactly what the type contains
-        raise DnsFormatError(f"RDLENGTH {size} does not match type {rtype} at {pos}")
+        raise DnsFormatError(
+            f"RDLENGTH {size} does not match type {rtype} at {pos}"
+        )
     return value
 
 
@@ -240,13 +278,16 @@ def _read_rdata(data: bytes, pos: int, rtype: int, size: int) -> str | Soa | byt
 
 
 # --8<-- [start:sections]
-def write_record(out: bytearray, record: Record, offsets: Offsets | None) -> None:
+def write_record(
+    out: bytearray, record: Record, offsets: Offsets | None
+) -> None:
     """Append one resource record: NAME, TYPE, CLASS, TTL, RDLENGTH, RDATA."""
     write_name(out, record.name, offsets)
     out += struct.pack("!HHIH", record.rtype, record.rclass, record.ttl, 0)
     start = len(out)
     _write_rdata(out, record, offsets)
-    struct.pack_into("!H", out, start - 2, len(out) - start)  # RDLENGTH, now known
+    # RDLENGTH, now known
+    struct.pack_into("!H", out, start - 2, len(out) - start)
 
 
 def read_record(data: bytes, pos: int) -> tuple[Record, int]:
@@ -279,7 +320,8 @@ class Message:
     tc: bool = False  # truncated: the full answer needs TCP
     rd: bool = True  # recursion desired
     ra: bool = False  # recursion available
-    z: int = 0  # reserved in RFC 1035; RFC 4035 later named two of its bits AD and CD
+    # reserved in RFC 1035; RFC 4035 later named two of its bits AD and CD
+    z: int = 0
     rcode: int = NOERROR
     questions: list[Question] = field(default_factory=list)
     answers: list[Record] = field(default_factory=list)
@@ -287,8 +329,8 @@ class Message:
     additional: list[Record] = field(default_factory=list)
 
 
-# Header flags (section 4.1.1), as (shift, mask) in the 16-bit word after the ID:
-# QR | Opcode (4) | AA | TC | RD | RA | Z (3) | RCODE (4)
+# Header flags (section 4.1.1), as (shift, mask) in the 16-bit word after the
+# ID: QR | Opcode (4) | AA | TC | RD | RA | Z (3) | RCODE (4)
 FLAGS = {"qr": (15, 1), "opcode": (11, 15), "aa": (10, 1), "tc": (9, 1)}
 FLAGS |= {"rd": (8, 1), "ra": (7, 1), "z": (4, 7), "rcode": (0, 15)}
 
@@ -304,8 +346,13 @@ def _pack_flags(message: Message) -> int:
 
 
 def _unpack_flags(word: int) -> dict[str, Any]:
-    fields = {name: word >> shift & mask for name, (shift, mask) in FLAGS.items()}
-    return {name: bool(v) if FLAGS[name][1] == 1 else v for name, v in fields.items()}
+    fields = {
+        name: word >> shift & mask for name, (shift, mask) in FLAGS.items()
+    }
+    return {
+        name: bool(v) if FLAGS[name][1] == 1 else v
+        for name, v in fields.items()
+    }
 
 
 # --8<-- [end:message]
@@ -316,7 +363,9 @@ def encode_message(message: Message, *, compress: bool = True) -> bytes:
     """The wire form of `message`: a 12-byte header, then the four sections."""
     sections = [message.answers, message.authority, message.additional]
     counts = [len(message.questions), *map(len, sections)]
-    out = bytearray(struct.pack("!6H", message.id, _pack_flags(message), *counts))
+    out = bytearray(
+        struct.pack("!6H", message.id, _pack_flags(message), *counts)
+    )
     offsets: Offsets | None = {} if compress else None
     for question in message.questions:
         write_name(out, question.name, offsets)
@@ -331,7 +380,8 @@ def encode_message(message: Message, *, compress: bool = True) -> bytes:
 
 # --8<-- [start:decode]
 def decode_message(data: bytes) -> Message:
-    """Parse a whole message; any malformed or truncated input raises DnsFormatError."""
+    """Parse a whole message; any malformed or truncated input raises
+    DnsFormatError."""
     msg_id, flags, *counts = struct.unpack("!6H", _take(data, 0, 12))
     questions, pos = _read_many(read_question, data, 12, counts[0])
     answers, pos = _read_many(read_record, data, pos, counts[1])
@@ -353,7 +403,8 @@ def _read_many(
     read: Callable[[bytes, int], Any], data: bytes, pos: int, count: int
 ) -> tuple[list[Any], int]:
     items = []
-    for _ in range(count):  # each item consumes bytes, so a huge count fails fast
+    # each item consumes bytes, so a huge count fails fast
+    for _ in range(count):
         item, pos = read(data, pos)
         items.append(item)
     return items, pos
@@ -363,7 +414,9 @@ def _read_many(
 
 
 # --8<-- [start:make_query]
-def make_query(name: str, qtype: int = TYPE_A, *, msg_id: int | None = None) -> Message:
+def make_query(
+    name: str, qtype: int = TYPE_A, *, msg_id: int | None = None
+) -> Message:
     """A query for one name; its ID is random unless given (RFC 5452)."""
     if msg_id is None:
         msg_id = secrets.randbelow(1 << 16)
@@ -376,7 +429,8 @@ def make_query(name: str, qtype: int = TYPE_A, *, msg_id: int | None = None) -> 
 # --8<-- [start:zone]
 @dataclass(frozen=True)
 class Zone:
-    """The records one authoritative server holds: its names and their A records."""
+    """The records one authoritative server holds: its names and their A
+    records."""
 
     origin: str
     soa: Soa
@@ -384,7 +438,8 @@ class Zone:
     ttl: int = 300
 
     def contains(self, name: str) -> bool:
-        """Is `name` at or below the origin, so that this zone is the authority?"""
+        """Is `name` at or below the origin, so that this zone is the
+        authority?"""
         return name == self.origin or name.endswith("." + self.origin)
 
     def exists(self, name: str) -> bool:
@@ -426,21 +481,31 @@ def _fill(reply: Message, question: Question, zone: Zone) -> None:
     if question.qtype == TYPE_A:
         addresses = zone.addresses.get(name, [])
         reply.answers = [
-            Record(question.name, TYPE_A, CLASS_IN, zone.ttl, a) for a in addresses
+            Record(question.name, TYPE_A, CLASS_IN, zone.ttl, a)
+            for a in addresses
         ]
-    elif question.qtype == TYPE_SOA and name == zone.origin:  # the zone's own SOA
-        reply.answers = [Record(question.name, TYPE_SOA, CLASS_IN, zone.ttl, zone.soa)]
-    if not reply.answers:  # negative: NXDOMAIN or "no data", with the SOA to cache it
+    # the zone's own SOA
+    elif question.qtype == TYPE_SOA and name == zone.origin:
+        reply.answers = [
+            Record(question.name, TYPE_SOA, CLASS_IN, zone.ttl, zone.soa)
+        ]
+    # negative: NXDOMAIN or "no data", with the SOA to cache it
+    if not reply.answers:
         reply.rcode = NOERROR if zone.exists(name) else NXDOMAIN
         ttl = min(zone.ttl, zone.soa.minimum)  # RFC 2308 section 3
-        reply.authority = [Record(zone.origin, TYPE_SOA, CLASS_IN, ttl, zone.soa)]
+        reply.authority = [
+            Record(zone.origin, TYPE_SOA, CLASS_IN, ttl, zone.soa)
+        ]
 
 
 def _format_error(packet: bytes) -> bytes | None:
     """FORMERR for a packet we cannot parse, if it has a header to answer to."""
-    if len(packet) < 12 or packet[2] & 0x80:  # no header to answer, or a response
+    # no header to answer, or a response
+    if len(packet) < 12 or packet[2] & 0x80:
         return None
-    return encode_message(Message(int.from_bytes(packet[:2]), qr=True, rcode=FORMERR))
+    return encode_message(
+        Message(int.from_bytes(packet[:2]), qr=True, rcode=FORMERR)
+    )
 
 
 def _fit_udp(reply: Message) -> bytes:
@@ -457,21 +522,25 @@ def _fit_udp(reply: Message) -> bytes:
 
 # --8<-- [start:edns]
 EDNS_VERSION = 0  # the only version of EDNS there is (RFC 6891)
-BADVERS = 16  # an extended RCODE: its upper 8 bits travel in the OPT record's TTL
+# an extended RCODE: its upper 8 bits travel in the OPT record's TTL
+BADVERS = 16
 
 
 def _edns(query: Message, reply: Message) -> bool:
-    """Apply RFC 6891 to the query's OPT records; False if it must not be answered."""
+    """Apply RFC 6891 to the query's OPT records; False if it must not be
+    answered."""
     opts = [record for record in query.additional if record.rtype == TYPE_OPT]
     if not opts:
         return True  # no OPT in the query, so none in the reply
     rcode = NOERROR
     if len(opts) > 1:
         rcode = FORMERR  # section 6.1.1
-    elif opts[0].ttl >> 16 & 0xFF != EDNS_VERSION:  # TTL: EXT-RCODE, VERSION, flags
+    # TTL: EXT-RCODE, VERSION, flags
+    elif opts[0].ttl >> 16 & 0xFF != EDNS_VERSION:
         rcode = BADVERS  # section 6.1.3
     reply.rcode = rcode & 0xF  # the header holds the lower 4 bits of the RCODE
-    ttl = rcode >> 4 << 24  # our OPT: the upper 8 bits, then VERSION 0, no flags
+    # our OPT: the upper 8 bits, then VERSION 0, no flags
+    ttl = rcode >> 4 << 24
     reply.additional = [Record(".", TYPE_OPT, MAX_UDP_SIZE, ttl, b"")]
     return rcode == NOERROR
 
@@ -511,11 +580,12 @@ TIMEOUT = 5.0  # seconds: a wait for a datagram or for the serving thread
 class DnsResponder(socketserver.UDPServer):
     """An authoritative server for one zone on a free loopback UDP port.
 
-    Use it as a context manager: entering starts the serving thread, leaving stops
-    it and closes the socket.
+    Use it as a context manager: entering starts the serving thread, leaving
+    stops it and closes the socket.
     """
 
-    max_packet_size = MAX_UDP_SIZE  # a longer datagram is cut short and gets FORMERR
+    # a longer datagram is cut short and gets FORMERR
+    max_packet_size = MAX_UDP_SIZE
 
     def __init__(self, zone: Zone) -> None:
         super().__init__(("127.0.0.1", 0), _ZoneHandler)
@@ -535,7 +605,8 @@ class DnsResponder(socketserver.UDPServer):
 
 class _ZoneHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
-        packet, sock = self.request  # for UDP: the datagram and the server socket
+        # for UDP: the datagram and the server socket
+        packet, sock = self.request
         reply = answer(packet, self.server.zone)
         if reply is not None:
             sock.sendto(reply, self.client_address)
@@ -546,7 +617,10 @@ class _ZoneHandler(socketserver.BaseRequestHandler):
 
 # --8<-- [start:stub]
 def query_udp(
-    name: str, server: tuple[str, int], qtype: int = TYPE_A, timeout: float = 2.0
+    name: str,
+    server: tuple[str, int],
+    qtype: int = TYPE_A,
+    timeout: float = 2.0,
 ) -> Message:
     """Ask `server` one question over UDP and return the reply that matches it.
 
@@ -557,7 +631,8 @@ def query_udp(
     query = make_query(name, qtype)
     deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect(server)  # the kernel now drops datagrams from other addresses
+        # the kernel now drops datagrams from other addresses
+        sock.connect(server)
         sock.send(encode_message(query))
         while True:  # skip stray or forged datagrams until the deadline
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
@@ -617,7 +692,8 @@ class ManualClock:
 
 # --8<-- [start:cache]
 class CachingResolver:
-    """A stub resolver with a cache: answers and "no such name" live for their TTL."""
+    """A stub resolver with a cache: answers and "no such name" live for their
+    TTL."""
 
     def __init__(
         self,
@@ -629,7 +705,8 @@ class CachingResolver:
         self.clock = clock
         self.max_entries = max_entries
         self.queries_sent = 0
-        # lower-case name -> (expiry time, addresses); never more than max_entries
+        # lower-case name -> (expiry time, addresses); never more than
+        # max_entries
         self._cache: dict[str, tuple[float, list[str]]] = {}
 
     def resolve(self, name: str) -> list[str]:
@@ -641,7 +718,9 @@ class CachingResolver:
         reply = query_udp(name, self.server)
         self.queries_sent += 1
         if reply.rcode not in (NOERROR, NXDOMAIN):
-            raise DnsError(f"{name}: the server answered with rcode {reply.rcode}")
+            raise DnsError(
+                f"{name}: the server answered with rcode {reply.rcode}"
+            )
         addresses = [r.data for r in reply.answers if isinstance(r.data, str)]
         self._store(key, addresses, cache_ttl(reply))
         return addresses
@@ -657,7 +736,8 @@ class CachingResolver:
 
 
 if __name__ == "__main__":
-    # The page checks the `#>` lines under each print: the formatter must keep them.
+    # The page checks the `#>` lines under each print: the formatter must keep
+    # them.
     # fmt: off
     # --8<-- [start:demo_query]
     query = encode_message(make_query("www.example.test", msg_id=0x1234))
@@ -681,7 +761,8 @@ if __name__ == "__main__":
     packed = encode_message(reply)
     print(len(packed), len(encode_message(reply, compress=False)))
     #> 66 98
-    print(packed[34:46].hex(" "))  # the first answer: its name is a pointer to 12
+    # the first answer: its name is a pointer to 12
+    print(packed[34:46].hex(" "))
     #> c0 0c 00 01 00 01 00 00 01 2c 00 04
     print(decode_message(packed) == reply)
     #> True
@@ -690,7 +771,8 @@ if __name__ == "__main__":
     # --8<-- [start:demo_guard]
     header = bytes.fromhex("1234 0100 0001 0000 0000 0000")
     attacks = {
-        "loop": header + b"\xc0\x0c" + b"\x00\x01\x00\x01",  # a pointer to itself
+        # a pointer to itself
+        "loop": header + b"\xc0\x0c" + b"\x00\x01\x00\x01",
         "forward": header + b"\xc0\x20" + b"\x00\x01\x00\x01",  # points ahead
         "cut": query[:20],  # the name stops in the middle of a label
         "label type": header + b"\x41" + b"\x00" * 5,  # 01xxxxxx is reserved
@@ -724,15 +806,20 @@ if __name__ == "__main__":
     # --8<-- [start:demo_cache]
     clock = ManualClock()
     steps = [  # (seconds that pass, name asked)
-        (0, "www.example.test"), (10, "WWW.Example.Test"), (300, "www.example.test"),
-        (0, "nope.example.test"), (59, "nope.example.test"), (2, "nope.example.test"),
+        (0, "www.example.test"),
+        (10, "WWW.Example.Test"),
+        (300, "www.example.test"),
+        (0, "nope.example.test"),
+        (59, "nope.example.test"),
+        (2, "nope.example.test"),
     ]
     with DnsResponder(EXAMPLE_ZONE) as responder:
         resolver = CachingResolver(responder.server_address, clock=clock)
         for seconds, name in steps:
             clock.now += seconds
             found = resolver.resolve(name)
-            print(f"t={clock.now:.0f} {name} {found} queries={resolver.queries_sent}")
+            sent = resolver.queries_sent
+            print(f"t={clock.now:.0f} {name} {found} queries={sent}")
             #> t=0 www.example.test ['192.0.2.10', '192.0.2.11'] queries=1
             #> t=10 WWW.Example.Test ['192.0.2.10', '192.0.2.11'] queries=1
             #> t=310 www.example.test ['192.0.2.10', '192.0.2.11'] queries=2

@@ -1,17 +1,20 @@
-"""Real-time from scratch: polling, long polling, server-sent events, WebSockets.
+"""Real-time from scratch: polling, long polling, server-sent events,
+WebSockets.
 
-Read first: the HTTP/1.1 messages page (requests, responses, headers) and the sockets
-page (a TCP connection is a byte stream). This module serves one feed of messages four
-ways from one `http.server` on loopback: `/poll` answers at once, `/long-poll` holds the
-request until a message arrives, `/events` streams them as server-sent events
-(`text/event-stream`, with an incremental parser per the WHATWG HTML standard), and
-`/ws` upgrades the connection to a WebSocket (RFC 6455: the handshake, frames, masking,
-ping/pong and the close handshake), with a small WebSocket client built the same way.
+Read first: the HTTP/1.1 messages page (requests, responses, headers) and the
+sockets page (a TCP connection is a byte stream). This module serves one feed of
+messages four ways from one `http.server` on loopback: `/poll` answers at once,
+`/long-poll` holds the request until a message arrives, `/events` streams them
+as server-sent events (`text/event-stream`, with an incremental parser per the
+WHATWG HTML standard), and `/ws` upgrades the connection to a WebSocket (RFC
+6455: the handshake, frames, masking, ping/pong and the close handshake), with a
+small WebSocket client built the same way.
 
-What it leaves out: extensions (permessage-deflate compression), subprotocols, origin
-checks and authentication of the upgrade request, TLS (`wss://`), HTTP/2 and HTTP/3
-transports (RFC 8441, RFC 9220), and the fan-out of one message to many connections
-across several server processes, which real systems do with a broker.
+What it leaves out: extensions (permessage-deflate compression), subprotocols,
+origin checks and authentication of the upgrade request, TLS (`wss://`), HTTP/2
+and HTTP/3 transports (RFC 8441, RFC 9220), and the fan-out of one message to
+many connections across several server processes, which real systems do with a
+broker.
 
 Run it: `python -m snippets.communication.realtime`.
 """
@@ -25,12 +28,14 @@ class Feed:
     """An append-only list of messages that readers can poll or wait on."""
 
     def __init__(self) -> None:
-        self._messages: list[str] = []  # index i holds message id i + 1; guarded
+        # index i holds message id i + 1; guarded
+        self._messages: list[str] = []
         self._closed = False  # once True, waiters return at once; guarded
         self._changed = threading.Condition()  # guards both fields above
 
     def publish(self, text: str) -> int:
-        """Append a message, wake every waiting reader, return the message's id."""
+        """Append a message, wake every waiting reader, return the message's
+        id."""
         with self._changed:
             self._messages.append(text)
             self._changed.notify_all()
@@ -93,7 +98,8 @@ class RealtimeHandler(FramedRequestHandler):
         if url.path not in ROUTES:
             return self.send_error(404)
         last_id = urllib.parse.parse_qs(url.query).get("after", ["0"])[0]
-        if url.path == "/events":  # a reconnecting EventSource says where it stopped
+        # a reconnecting EventSource says where it stopped
+        if url.path == "/events":
             last_id = self.headers.get("Last-Event-ID") or last_id
         if not (last_id.isascii() and last_id.isdigit() and len(last_id) < 19):
             return self.send_error(400, "a message id is a decimal number")
@@ -122,8 +128,11 @@ def poll(handler: RealtimeHandler, last_id: int) -> None:
 
 
 def long_poll(handler: RealtimeHandler, last_id: int) -> None:
-    """Long polling: hold the request until something is new, or `hold` seconds."""
-    handler.send_json(handler.server.feed.wait_after(last_id, handler.server.hold))
+    """Long polling: hold the request until something is new, or `hold`
+    seconds."""
+    handler.send_json(
+        handler.server.feed.wait_after(last_id, handler.server.hold)
+    )
 
 
 ROUTES["/poll"] = poll
@@ -142,17 +151,21 @@ class RealtimeServer(http.server.ThreadingHTTPServer):
     def __init__(self, feed: Feed, hold: float = 5.0, max_message: int = 65536):
         super().__init__(("127.0.0.1", 0), RealtimeHandler)
         self.feed, self.hold, self.max_message = feed, hold, max_message
-        self.heartbeat = 1.0  # seconds between keep-alive comments on an idle stream
-        self.stream_for = 30.0  # seconds before an event stream ends (clients resume)
+        # seconds between keep-alive comments on an idle stream
+        self.heartbeat = 1.0
+        # seconds before an event stream ends (clients resume)
+        self.stream_for = 30.0
         self.closes: list[int | None] = []  # codes of ended WebSocket sessions
-        # daemon: should a caller never stop the server, the process can still exit
+        # daemon: should a caller never stop the server, the process can still
+        # exit
         self.thread = threading.Thread(target=self.serve_forever, args=(0.05,))
         self.thread.daemon = True
         self.thread.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.feed.close()  # wake every long poll and event stream...
-        self.shutdown()  # ...stop accepting (serve_forever checks every 0.05 s)...
+        # ...stop accepting (serve_forever checks every 0.05 s)...
+        self.shutdown()
         self.thread.join(timeout=TIMEOUT)
         self.server_close()  # ...and join the connection threads
 
@@ -181,14 +194,19 @@ class Delivery:
 
     requests: int = 0
     empty: int = 0  # answers that carried no message at all
-    delays: list[float] = dataclasses.field(default_factory=list)  # publish -> receipt
+    # publish -> receipt
+    delays: list[float] = dataclasses.field(default_factory=list)
 
 
-def publish_slowly(feed: Feed, count: int, gap: float, times: list[float]) -> None:
-    """Publish `count` messages, `gap` seconds apart, noting when each went out."""
+def publish_slowly(
+    feed: Feed, count: int, gap: float, times: list[float]
+) -> None:
+    """Publish `count` messages, `gap` seconds apart, noting when each went
+    out."""
     for n in range(count):
         time.sleep(gap)
-        times.append(time.monotonic())  # before publishing: a reader may be fast
+        # before publishing: a reader may be fast
+        times.append(time.monotonic())
         feed.publish(f"message {n + 1}")
 
 
@@ -196,11 +214,16 @@ def publish_slowly(feed: Feed, count: int, gap: float, times: list[float]) -> No
 
 
 # --8<-- [start:measure]
-def measure(address: tuple[str, int], path: str, feed: Feed, pause: float) -> Delivery:
-    """Publish 4 messages 0.1 s apart while a client fetches them through `path`."""
+def measure(
+    address: tuple[str, int], path: str, feed: Feed, pause: float
+) -> Delivery:
+    """Publish 4 messages 0.1 s apart while a client fetches them through
+    `path`."""
     start = last_id = len(feed.after(0))
     published: list[float] = []  # written by the publisher thread only
-    publisher = threading.Thread(target=publish_slowly, args=(feed, 4, 0.1, published))
+    publisher = threading.Thread(
+        target=publish_slowly, args=(feed, 4, 0.1, published)
+    )
     publisher.start()
     delivery, deadline = Delivery(), time.monotonic() + 5
     try:
@@ -223,14 +246,18 @@ def measure(address: tuple[str, int], path: str, feed: Feed, pause: float) -> De
 # --8<-- [start:sse_format]
 import re
 
-LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the three line endings of an event stream
+# the three line endings of an event stream
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def format_event(data: str, event: str = "", event_id: str | None = None) -> bytes:
+def format_event(
+    data: str, event: str = "", event_id: str | None = None
+) -> bytes:
     """One event in the `text/event-stream` format (WHATWG HTML, section 9.2.5).
 
-    Each line of `data` becomes its own `data:` field; the blank line ends the event.
-    Raises ValueError for an event type or id that would break the framing.
+    Each line of `data` becomes its own `data:` field; the blank line ends the
+    event. Raises ValueError for an event type or id that would break the
+    framing.
     """
     if LINE_BREAK.search(event) or (event_id and LINE_BREAK.search(event_id)):
         raise ValueError("event types and ids cannot contain line breaks")
@@ -248,7 +275,8 @@ def format_event(data: str, event: str = "", event_id: str | None = None) -> byt
 # --8<-- [start:sse_event]
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """One dispatched server-sent event, as a browser's EventSource delivers it."""
+    """One dispatched server-sent event, as a browser's EventSource delivers
+    it."""
 
     data: str
     event: str = "message"  # the type, unless an `event:` field named another
@@ -268,8 +296,10 @@ class EventFields:
 
     def __init__(self, max_data: int) -> None:
         self.max_data, self._data_size = max_data, 0
-        self._data: list[str] = []  # the data buffer, one entry per `data:` line
-        self._type = self._id = ""  # the event type buffer, the last event ID buffer
+        # the data buffer, one entry per `data:` line
+        self._data: list[str] = []
+        # the event type buffer, the last event ID buffer
+        self._type = self._id = ""
         self.last_event_id = ""  # copied from the ID buffer at each blank line
         self.retry: int | None = None  # reconnection time in ms, from `retry:`
 
@@ -282,7 +312,9 @@ class EventFields:
         if field == "data":
             self._data_size += len(value) + 1
             if self._data_size > self.max_data:
-                raise EventStreamError(f"event data over {self.max_data} characters")
+                raise EventStreamError(
+                    f"event data over {self.max_data} characters"
+                )
             self._data.append(value)
         elif field == "event":
             self._type = value
@@ -290,7 +322,8 @@ class EventFields:
             self._id = value
         elif field == "retry" and value.isascii() and value.isdigit():
             self.retry = int(value)
-        return None  # a comment (empty field name) and unknown fields are ignored
+        # a comment (empty field name) and unknown fields are ignored
+        return None
 
     def dispatch(self) -> Event | None:
         """The blank line: copy the ID, then fire an event if there was data."""
@@ -310,7 +343,8 @@ import codecs
 
 
 class EventStreamParser(EventFields):
-    """Incremental `text/event-stream` parser: bytes split anywhere in, events out."""
+    """Incremental `text/event-stream` parser: bytes split anywhere in, events
+    out."""
 
     def __init__(self, max_line: int = 65536, max_data: int = 1 << 20) -> None:
         super().__init__(max_data)
@@ -320,15 +354,19 @@ class EventStreamParser(EventFields):
         self._after_cr = (
             False  # the text so far ended in CR: a leading LF pairs with it
         )
-        self._at_start = True  # one byte order mark at the very start is ignored
+        # one byte order mark at the very start is ignored
+        self._at_start = True
 
     def feed(self, chunk: bytes) -> list[Event]:
-        """Parse the next bytes of the stream; return the events they complete."""
-        text = self._decoder.decode(chunk)  # a character split across chunks waits
+        """Parse the next bytes of the stream; return the events they
+        complete."""
+        # a character split across chunks waits
+        text = self._decoder.decode(chunk)
         if self._at_start and text:
             text, self._at_start = text.removeprefix("\ufeff"), False
         if text:
-            second_half = self._after_cr and text.startswith("\n")  # of a "\r\n"
+            # of a "\r\n"
+            second_half = self._after_cr and text.startswith("\n")
             self._after_cr = text.endswith("\r")
             text = text[1:] if second_half else text
         *lines, self._pending = LINE_BREAK.split(self._pending + text)
@@ -343,21 +381,28 @@ class EventStreamParser(EventFields):
 
 # --8<-- [start:sse_endpoint]
 def stream_events(handler: RealtimeHandler, last_id: int) -> None:
-    """Server-sent events: one long response, an event per message, from `last_id`."""
+    """Server-sent events: one long response, an event per message, from
+    `last_id`."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/event-stream")
     handler.send_header("Cache-Control", "no-store")
-    handler.send_header("Connection", "close")  # the stream ends with the connection
+    # the stream ends with the connection
+    handler.send_header("Connection", "close")
     handler.end_headers()
     handler.close_connection = True
-    server, deadline = handler.server, time.monotonic() + handler.server.stream_for
+    server, deadline = (
+        handler.server,
+        time.monotonic() + handler.server.stream_for,
+    )
     try:
-        handler.wfile.write(b": welcome\nretry: 1000\n\n")  # reconnect after 1 s
+        # reconnect after 1 s
+        handler.wfile.write(b": welcome\nretry: 1000\n\n")
         while not server.feed.closed and time.monotonic() < deadline:
             messages = server.feed.wait_after(last_id, server.heartbeat)
             for last_id, text in messages:
                 handler.wfile.write(format_event(text, event_id=str(last_id)))
-            if not messages:  # a comment keeps proxies from timing the stream out
+            # a comment keeps proxies from timing the stream out
+            if not messages:
                 handler.wfile.write(b": keep-alive\n\n")
     except OSError:
         return  # the client went away
@@ -380,7 +425,11 @@ def read_events(
     connection = http.client.HTTPConnection(*address, timeout=TIMEOUT)
     try:
         connection.request("GET", "/events", headers=headers)
-        response, parser, events = connection.getresponse(), EventStreamParser(), []
+        response, parser, events = (
+            connection.getresponse(),
+            EventStreamParser(),
+            [],
+        )
         deadline = time.monotonic() + 5
         while len(events) < count and time.monotonic() < deadline:
             if not (chunk := response.read1(4096)):
@@ -403,8 +452,11 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 
 
 def accept_key(key: str) -> str:
-    """The Sec-WebSocket-Accept answer to a Sec-WebSocket-Key (RFC 6455, 4.2.2)."""
-    digest = hashlib.sha1((key + GUID).encode("ascii"), usedforsecurity=False).digest()
+    """The Sec-WebSocket-Accept answer to a Sec-WebSocket-Key (RFC 6455,
+    4.2.2)."""
+    digest = hashlib.sha1(
+        (key + GUID).encode("ascii"), usedforsecurity=False
+    ).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -421,13 +473,15 @@ class HandshakeError(ValueError):
 
 
 def has_token(headers: Message, name: str, token: str) -> bool:
-    """True if the comma-separated header `name` lists `token` (case-insensitive)."""
+    """True if the comma-separated header `name` lists `token`
+    (case-insensitive)."""
     values = ",".join(headers.get_all(name) or []).split(",")
     return token in (value.strip().lower() for value in values)
 
 
 def check_upgrade(method: str, version: str, headers: Message) -> str:
-    """Validate an opening handshake (RFC 6455, 4.2.1); return the accept value."""
+    """Validate an opening handshake (RFC 6455, 4.2.1); return the accept
+    value."""
     if method != "GET" or version != "HTTP/1.1":
         raise HandshakeError(400, "a WebSocket handshake is an HTTP/1.1 GET")
     if not has_token(headers, "Upgrade", "websocket"):
@@ -435,14 +489,17 @@ def check_upgrade(method: str, version: str, headers: Message) -> str:
     if not has_token(headers, "Connection", "upgrade"):
         raise HandshakeError(400, "missing Connection: Upgrade")
     if headers.get("Sec-WebSocket-Version") != "13":
-        raise HandshakeError(426, "only version 13 is supported")  # RFC 6455, 4.4
+        # RFC 6455, 4.4
+        raise HandshakeError(426, "only version 13 is supported")
     key = headers.get("Sec-WebSocket-Key", "")
     try:
         nonce = base64.b64decode(key, validate=True)
     except ValueError:
         nonce = b""
     if len(nonce) != 16:
-        raise HandshakeError(400, "Sec-WebSocket-Key must be 16 bytes in base64")
+        raise HandshakeError(
+            400, "Sec-WebSocket-Key must be 16 bytes in base64"
+        )
     return accept_key(key)
 
 
@@ -464,7 +521,8 @@ class Frame:
 
 
 def mask(payload: bytes, key: bytes) -> bytes:
-    """XOR the payload with the 4-byte key, repeated (RFC 6455, 5.3); an involution."""
+    """XOR the payload with the 4-byte key, repeated (RFC 6455, 5.3); an
+    involution."""
     size = len(payload)
     repeated = (key * (size // 4 + 1))[:size]
     mixed = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
@@ -509,7 +567,8 @@ class MessageTooBig(ProtocolError):
 
 
 class PolicyViolation(ProtocolError):
-    """A message this server refuses for another reason (too many frames): 1008."""
+    """A message this server refuses for another reason (too many frames):
+    1008."""
 
     code = 1008
 
@@ -523,7 +582,8 @@ class ConnectionClosed(EOFError):
 
 # --8<-- [start:ws_read]
 def read_exact(read: Callable[[int], bytes], size: int) -> bytes:
-    """Read exactly `size` bytes; a stream that ends first raises ConnectionClosed."""
+    """Read exactly `size` bytes; a stream that ends first raises
+    ConnectionClosed."""
     data = bytearray()  # grows in place: no copy of what was read so far
     while len(data) < size:
         chunk = read(size - len(data))
@@ -533,27 +593,39 @@ def read_exact(read: Callable[[int], bytes], size: int) -> bytes:
     return bytes(data)
 
 
-def check_header(first: int, second: int, from_client: bool) -> tuple[int, bool, int]:
-    """The opcode, FIN bit and 7-bit length of a frame's first two bytes, checked."""
+def check_header(
+    first: int, second: int, from_client: bool
+) -> tuple[int, bool, int]:
+    """The opcode, FIN bit and 7-bit length of a frame's first two bytes,
+    checked."""
     opcode, fin, size = first & 0x0F, bool(first & 0x80), second & 0x7F
     if first & 0x70:
-        raise ProtocolError("reserved bits set, but no extension was negotiated")
+        raise ProtocolError(
+            "reserved bits set, but no extension was negotiated"
+        )
     if opcode not in OPCODES:
         raise ProtocolError(f"unknown opcode {opcode:#x}")
     if opcode >= CLOSE and (size > 125 or not fin):  # RFC 6455, 5.5
-        raise ProtocolError("a control frame is at most 125 bytes and not fragmented")
+        raise ProtocolError(
+            "a control frame is at most 125 bytes and not fragmented"
+        )
     if bool(second & 0x80) != from_client:  # RFC 6455, 5.1
         raise ProtocolError("a client must mask its frames, a server must not")
     return opcode, fin, size
 
 
-def read_frame(read: Callable[[int], bytes], max_size: int, from_client: bool) -> Frame:
-    """Read and check one frame; refuse it before reading a payload over `max_size`."""
+def read_frame(
+    read: Callable[[int], bytes], max_size: int, from_client: bool
+) -> Frame:
+    """Read and check one frame; refuse it before reading a payload over
+    `max_size`."""
     opcode, fin, size = check_header(*read_exact(read, 2), from_client)
     if size >= 126:  # the real length follows in 2 or 8 bytes
         size = int.from_bytes(read_exact(read, 2 if size == 126 else 8), "big")
     if size > max_size:
-        raise MessageTooBig(f"a frame of {size} bytes, over the limit of {max_size}")
+        raise MessageTooBig(
+            f"a frame of {size} bytes, over the limit of {max_size}"
+        )
     key = read_exact(read, 4) if from_client else b""
     payload = read_exact(read, size)
     return Frame(opcode, mask(payload, key) if key else payload, fin)
@@ -563,9 +635,23 @@ def read_frame(read: Callable[[int], bytes], max_size: int, from_client: bool) -
 
 
 # --8<-- [start:ws_close]
-# Codes a peer may send in a close frame (RFC 6455, 7.4; IANA registry; 3000-4999 apps).
-# 1005, 1006 and 1015 only report what happened locally: never sent on the wire.
-SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+# Codes a peer may send in a close frame (RFC 6455, 7.4; IANA registry;
+# 3000-4999 apps). 1005, 1006 and 1015 only report what happened locally: never
+# sent on the wire.
+SENDABLE = {
+    1000,
+    1001,
+    1002,
+    1003,
+    1007,
+    1008,
+    1009,
+    1010,
+    1011,
+    1012,
+    1013,
+    1014,
+}
 
 
 def close_payload(code: int, reason: str = "") -> bytes:
@@ -592,7 +678,8 @@ def parse_close(payload: bytes) -> tuple[int, str]:
 # --8<-- [start:ws_session]
 import socket
 
-MAX_FRAGMENTS = 1024  # data frames in one message; empty ones would pass the size limit
+# data frames in one message; empty ones would pass the size limit
+MAX_FRAGMENTS = 1024
 
 
 def receive_message(
@@ -600,8 +687,8 @@ def receive_message(
 ) -> Frame:
     """The next data message, reassembled from fragments, or the close frame.
 
-    Pings are answered on the way (RFC 6455, 5.5.2) and pongs ignored; control frames
-    may arrive between the fragments of a message (section 5.4).
+    Pings are answered on the way (RFC 6455, 5.5.2) and pongs ignored; control
+    frames may arrive between the fragments of a message (section 5.4).
     """
     parts: list[bytes] = []  # the fragments so far, joined once at the end
     size, opcode = 0, None  # their total length; the opcode of the message
@@ -616,11 +703,14 @@ def receive_message(
         if (frame.opcode == CONTINUATION) != (opcode is not None):
             raise ProtocolError("a continuation frame must follow a fragment")
         opcode, size = opcode or frame.opcode, size + len(frame.payload)
-        if size > limit:  # a running total: summing `parts` each time is quadratic
+        # a running total: summing `parts` each time is quadratic
+        if size > limit:
             raise MessageTooBig(f"a message over the limit of {limit} bytes")
         parts.append(frame.payload)
         if len(parts) > MAX_FRAGMENTS:
-            raise PolicyViolation(f"a message in more than {MAX_FRAGMENTS} frames")
+            raise PolicyViolation(
+                f"a message in more than {MAX_FRAGMENTS} frames"
+            )
         if frame.fin:
             return Frame(opcode, b"".join(parts))
 
@@ -642,25 +732,31 @@ def check_text(message: Frame) -> Frame:
 class WebSocketSession:
     """The server's side of one WebSocket connection: an echo service."""
 
-    def __init__(self, sock: socket.socket, read: Callable[[int], bytes], limit: int):
+    def __init__(
+        self, sock: socket.socket, read: Callable[[int], bytes], limit: int
+    ):
         self.sock, self.read, self.limit = sock, read, limit
-        self.close_code: int | None = None  # the code of the close frame we sent
+        # the code of the close frame we sent
+        self.close_code: int | None = None
 
     def send(self, frame: Frame) -> None:
         """Send one frame, unmasked: a server never masks (RFC 6455, 5.1)."""
         self.sock.sendall(encode_frame(frame))
 
     def echo(self) -> bytes:
-        """Echo messages until the client's close frame; the payload to answer it."""
+        """Echo messages until the client's close frame; the payload to answer
+        it."""
         message = receive_message(self.read, self.send, self.limit)
         while message.opcode != CLOSE:
-            self.send(check_text(message))  # text stays text, binary stays binary
+            # text stays text, binary stays binary
+            self.send(check_text(message))
             message = receive_message(self.read, self.send, self.limit)
         self.close_code = parse_close(message.payload)[0]
         return message.payload[:2]  # echo the code (5.5.1)
 
     def run(self) -> None:
-        """Echo until the close handshake, a protocol error or a silent client."""
+        """Echo until the close handshake, a protocol error or a silent
+        client."""
         try:
             answer = self.echo()
         except ProtocolError as error:  # fail the connection (RFC 6455, 7.1.7)
@@ -674,10 +770,13 @@ class WebSocketSession:
         self.finish(answer)
 
     def finish(self, answer: bytes) -> None:
-        """Send our close frame, then close TCP first (RFC 6455, 7.1.1) and drain."""
-        with contextlib.suppress(OSError):  # the client may be gone already: then
+        """Send our close frame, then close TCP first (RFC 6455, 7.1.1) and
+        drain."""
+        # the client may be gone already: then
+        with contextlib.suppress(OSError):
             self.send(Frame(CLOSE, answer))  # there is no one left to answer
-            close_gently(self.sock)  # our FIN, then read what the client still sends
+            # our FIN, then read what the client still sends
+            close_gently(self.sock)
 
 
 # --8<-- [end:ws_echo]
@@ -701,7 +800,8 @@ def upgrade_to_websocket(handler: RealtimeHandler, last_id: int) -> None:
     handler.send_header("Connection", "Upgrade")
     handler.send_header("Sec-WebSocket-Accept", accept)
     handler.end_headers()
-    handler.close_connection = True  # no HTTP after the session on this connection
+    # no HTTP after the session on this connection
+    handler.close_connection = True
     limit = handler.server.max_message
     session = WebSocketSession(handler.connection, handler.rfile.read, limit)
     session.run()
@@ -719,8 +819,11 @@ import io
 import os
 
 
-def open_websocket(address: tuple[str, int]) -> tuple[socket.socket, io.BufferedReader]:
-    """The client's opening handshake (RFC 6455, 4.1): a GET with a fresh key."""
+def open_websocket(
+    address: tuple[str, int],
+) -> tuple[socket.socket, io.BufferedReader]:
+    """The client's opening handshake (RFC 6455, 4.1): a GET with a fresh
+    key."""
     sock = socket.create_connection(address, timeout=TIMEOUT)
     reader = sock.makefile("rb")
     try:
@@ -728,12 +831,15 @@ def open_websocket(address: tuple[str, int]) -> tuple[socket.socket, io.Buffered
         sock.sendall(
             f"GET /ws HTTP/1.1\r\nHost: {address[0]}:{address[1]}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            f"Sec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
         status = reader.readline(1024)
         accept = http.client.parse_headers(reader).get("Sec-WebSocket-Accept")
         if not status.startswith(b"HTTP/1.1 101 ") or accept != accept_key(key):
-            raise HandshakeError(502, f"refused: {status.decode('latin-1').strip()}")
+            raise HandshakeError(
+                502, f"refused: {status.decode('latin-1').strip()}"
+            )
     except BaseException:
         reader.close()
         sock.close()
@@ -750,7 +856,8 @@ class WebSocketClient:
 
     def __init__(self, address: tuple[str, int]) -> None:
         self.sock, self.reader = open_websocket(address)
-        self.answer: tuple[int, str] | None = None  # the server's close code, reason
+        # the server's close code, reason
+        self.answer: tuple[int, str] | None = None
 
     def send(self, frame: Frame) -> None:
         """Send one frame, masked with a fresh random key (RFC 6455, 5.3)."""
@@ -764,7 +871,8 @@ class WebSocketClient:
         return frame
 
     def close(self, code: int = 1000) -> tuple[int, str] | None:
-        """The close handshake (RFC 6455, 7.1.2): the server's code and reason."""
+        """The close handshake (RFC 6455, 7.1.2): the server's code and
+        reason."""
         with contextlib.suppress(OSError, ConnectionClosed):
             self.send(Frame(CLOSE, close_payload(code)))
             while self.answer is None:
@@ -779,7 +887,8 @@ class WebSocketClient:
 
 
 if __name__ == "__main__":
-    # The page checks the `#>` lines under each print: the formatter must keep them.
+    # The page checks the `#>` lines under each print: the formatter must keep
+    # them.
     # fmt: off
     # --8<-- [start:demo_start]
     feed = Feed()
@@ -788,11 +897,13 @@ if __name__ == "__main__":
     # --8<-- [end:demo_start]
     try:
         # --8<-- [start:demo_polling]
-        polling = measure(address, "/poll", feed, pause=0.03)  # poll every 30 ms
+        # poll every 30 ms
+        polling = measure(address, "/poll", feed, pause=0.03)
         long_polling = measure(address, "/long-poll", feed, pause=0)
         print(polling.requests > long_polling.requests, polling.empty > 0)
         #> True True
-        print(long_polling.requests <= 4, long_polling.empty)  # one answer a message
+        # one answer a message
+        print(long_polling.requests <= 4, long_polling.empty)
         #> True 0
         # --8<-- [end:demo_polling]
         # --8<-- [start:demo_format]
@@ -801,12 +912,17 @@ if __name__ == "__main__":
         # --8<-- [end:demo_format]
         # --8<-- [start:demo_parser]
         stream = (
-            b"\xef\xbb\xbf:hi\r\nretry: 1500\nevent: price\rdata: 1\r\n"  # BOM, comment
+            # BOM, comment
+            b"\xef\xbb\xbf:hi\r\nretry: 1500\nevent: price\rdata: 1\r\n"
             b"data:2\n\nid: 7\ndata\n\n"  # CR, LF and CRLF line endings, mixed
         )
         parser = EventStreamParser()
-        events = [event for byte in stream for event in parser.feed(bytes([byte]))]
-        print([(e.event, e.data, e.last_event_id) for e in events], parser.retry)
+        events = [
+            event for byte in stream for event in parser.feed(bytes([byte]))
+        ]
+        print(
+            [(e.event, e.data, e.last_event_id) for e in events], parser.retry
+        )
         #> [('price', '1\n2', ''), ('message', '', '7')] 1500
         # --8<-- [end:demo_parser]
         # --8<-- [start:demo_sse]
@@ -824,9 +940,14 @@ if __name__ == "__main__":
         #> s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
         # --8<-- [end:demo_accept]
         # --8<-- [start:demo_frames]
-        print(encode_frame(Frame(TEXT, b"Hello")).hex(" "))  # RFC 6455, section 5.7
+        # RFC 6455, section 5.7
+        print(encode_frame(Frame(TEXT, b"Hello")).hex(" "))
         #> 81 05 48 65 6c 6c 6f
-        print(encode_frame(Frame(TEXT, b"Hello"), bytes.fromhex("37fa213d")).hex(" "))
+        print(
+            encode_frame(Frame(TEXT, b"Hello"), bytes.fromhex("37fa213d")).hex(
+                " "
+            )
+        )
         #> 81 85 37 fa 21 3d 7f 9f 4d 51 58
         sizes = (125, 256, 65536)  # 7-bit, 16-bit and 64-bit lengths
         print([len(encode_frame(Frame(BINARY, bytes(n)))) - n for n in sizes])
@@ -853,10 +974,12 @@ if __name__ == "__main__":
         # --8<-- [end:demo_too_big]
     finally:
         # --8<-- [start:demo_cleanup]
-        server.__exit__(None, None, None)  # wake the waiters, stop, join every thread
+        # wake the waiters, stop, join every thread
+        server.__exit__(None, None, None)
         # --8<-- [end:demo_cleanup]
     # --8<-- [start:demo_closes]
-    print(sorted(server.closes))  # each session's thread records its own: any order
+    # each session's thread records its own: any order
+    print(sorted(server.closes))
     #> [1000, 1009]
     # --8<-- [end:demo_closes]
     # fmt: on

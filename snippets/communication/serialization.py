@@ -1,16 +1,18 @@
-"""Serialization: one record as JSON, as a fixed binary layout, and as tagged varints.
+"""Serialization: one record as JSON, as a fixed binary layout, and as tagged
+varints.
 
-Read the sockets page first: a message must be framed before it can be decoded, and
-this module only turns one record into bytes and back. It encodes the same order three
-ways (compact JSON; a fixed `struct` layout; protobuf's wire format of tagged fields,
-base-128 varints and zigzag for signed numbers), measures their sizes exactly and their
-speeds as a comparison, and shows schema evolution: an old reader skipping a field it
-does not know, and a new reader filling in a default for a field that old data lacks.
+Read the sockets page first: a message must be framed before it can be decoded,
+and this module only turns one record into bytes and back. It encodes the same
+order three ways (compact JSON; a fixed `struct` layout; protobuf's wire format
+of tagged fields, base-128 varints and zigzag for signed numbers), measures
+their sizes exactly and their speeds as a comparison, and shows schema
+evolution: an old reader skipping a field it does not know, and a new reader
+filling in a default for a field that old data lacks.
 
-What it leaves out: floats, nested messages, repeated and packed fields, maps, the
-fixed-width wire types (they are skipped, never produced), keeping unknown fields for
-re-encoding, and code generation from a schema file. Use a real library (protobuf,
-Avro, Cap'n Proto, MessagePack, CBOR) for production data.
+What it leaves out: floats, nested messages, repeated and packed fields, maps,
+the fixed-width wire types (they are skipped, never produced), keeping unknown
+fields for re-encoding, and code generation from a schema file. Use a real
+library (protobuf, Avro, Cap'n Proto, MessagePack, CBOR) for production data.
 
 Run it: `python -m snippets.communication.serialization`.
 """
@@ -62,13 +64,14 @@ def json_decode(data: bytes) -> Record:
 
 
 # --8<-- [start:struct]
-# Network byte order (!), no padding: u64 order_id, u64 customer_id, i64 amount_cents,
-# then exactly 3 bytes of currency. 27 bytes, always.
+# Network byte order (!), no padding: u64 order_id, u64 customer_id, i64
+# amount_cents, then exactly 3 bytes of currency. 27 bytes, always.
 ORDER_STRUCT = struct.Struct("!QQq3s")
 
 
 def struct_encode(record: Record) -> bytes:
-    """The fixed layout; refuses what it cannot hold instead of truncating it."""
+    """The fixed layout; refuses what it cannot hold instead of truncating
+    it."""
     currency = str(record["currency"]).encode("ascii")
     if len(currency) != 3:  # "3s" would silently cut or pad with NUL bytes
         raise ValueError(f"currency must be 3 ASCII letters, got {currency!r}")
@@ -79,7 +82,9 @@ def struct_encode(record: Record) -> bytes:
 def struct_decode(data: bytes) -> Record:
     """Parse exactly one fixed-layout order."""
     if len(data) != ORDER_STRUCT.size:
-        raise DecodeError(f"expected {ORDER_STRUCT.size} bytes, got {len(data)}")
+        raise DecodeError(
+            f"expected {ORDER_STRUCT.size} bytes, got {len(data)}"
+        )
     order_id, customer_id, amount_cents, currency = ORDER_STRUCT.unpack(data)
     if not currency.isascii():
         raise DecodeError(f"currency is not ASCII: {currency!r}")
@@ -96,7 +101,8 @@ def struct_decode(data: bytes) -> Record:
 
 # --8<-- [start:varint]
 def encode_varint(n: int) -> bytes:
-    """Base 128, little end first: 7 bits a byte, the top bit says "more follow"."""
+    """Base 128, little end first: 7 bits a byte, the top bit says "more
+    follow"."""
     if not 0 <= n < 1 << 64:
         raise ValueError(f"a varint holds 0 to 2**64 - 1, not {n}")
     out = bytearray()
@@ -127,10 +133,12 @@ def decode_varint(data: bytes, pos: int = 0) -> tuple[int, int]:
 
 # --8<-- [start:zigzag]
 def zigzag(n: int) -> int:
-    """Signed to unsigned so that small magnitudes stay small: 0, -1, 1, -2 -> 0-3."""
+    """Signed to unsigned so that small magnitudes stay small: 0, -1, 1, -2 ->
+    0-3."""
     if not -(1 << 63) <= n < 1 << 63:
         raise ValueError(f"zigzag takes a signed 64-bit number, not {n}")
-    return (n << 1) ^ (n >> 63)  # n >> 63 is 0 for n >= 0 and -1 (all ones) below
+    # n >> 63 is 0 for n >= 0 and -1 (all ones) below
+    return (n << 1) ^ (n >> 63)
 
 
 def unzigzag(z: int) -> int:
@@ -142,12 +150,14 @@ def unzigzag(z: int) -> int:
 
 
 # --8<-- [start:schema]
-VARINT, I64, LEN, I32 = 0, 1, 2, 5  # protobuf's wire types (3 and 4 are obsolete)
+# protobuf's wire types (3 and 4 are obsolete)
+VARINT, I64, LEN, I32 = 0, 1, 2, 5
 
 
 @dataclass(frozen=True)
 class Field:
-    """One field of a schema: its number on the wire, its name, kind and default."""
+    """One field of a schema: its number on the wire, its name, kind and
+    default."""
 
     number: int
     name: str
@@ -163,7 +173,8 @@ ORDER_V1 = (
     Field(3, "amount_cents", "sint"),
     Field(4, "currency", "string", ""),
 )
-ORDER_V2 = (*ORDER_V1, Field(5, "coupon", "string", ""))  # added later, optional
+# added later, optional
+ORDER_V2 = (*ORDER_V1, Field(5, "coupon", "string", ""))
 Schema = tuple[Field, ...]
 MAX_RECORD_SIZE = 1 << 20  # refuse anything bigger before reading it
 
@@ -173,12 +184,14 @@ MAX_RECORD_SIZE = 1 << 20  # refuse anything bigger before reading it
 
 # --8<-- [start:encode_tagged]
 def encode_tagged(record: Record, schema: Schema) -> bytes:
-    """Each field as key, value; the key is `number << 3 | wire type`, a varint."""
+    """Each field as key, value; the key is `number << 3 | wire type`, a
+    varint."""
     out = bytearray()
     for field in schema:
         value = record.get(field.name, field.default)
         if value == field.default:
-            continue  # as in proto3: a default is not written, the reader knows it
+            # as in proto3: a default is not written, the reader knows it
+            continue
         out += encode_varint(field.number << 3 | WIRE_TYPE[field.kind])
         if field.kind == "uint":
             out += encode_varint(int(value))
@@ -194,7 +207,9 @@ def encode_tagged(record: Record, schema: Schema) -> bytes:
 
 
 # --8<-- [start:decode_helpers]
-def _read_value(data: bytes, pos: int, wire_type: int) -> tuple[int | bytes, int]:
+def _read_value(
+    data: bytes, pos: int, wire_type: int
+) -> tuple[int | bytes, int]:
     """Read one value of any wire type, known field or not: that is what makes
     skipping possible."""
     if wire_type == VARINT:
@@ -225,7 +240,8 @@ def _convert(field: Field, value: int | bytes) -> int | str:
 
 # --8<-- [start:decode_tagged]
 def decode_tagged(data: bytes, schema: Schema) -> Record:
-    """Read a record; unknown fields are skipped and missing ones get their default."""
+    """Read a record; unknown fields are skipped and missing ones get their
+    default."""
     if len(data) > MAX_RECORD_SIZE:
         raise DecodeError(f"record of {len(data)} bytes is over the limit")
     by_number = {field.number: field for field in schema}
@@ -259,8 +275,8 @@ CODECS: dict[str, Codec] = {
 
 
 def sample_orders(count: int, seed: int = 7) -> list[Record]:
-    """Plausible orders. Only `random()` is used: its sequence for a seed is stable
-    across Python versions, so the sizes below are too."""
+    """Plausible orders. Only `random()` is used: its sequence for a seed is
+    stable across Python versions, so the sizes below are too."""
     rng = random.Random(seed)
 
     def draw(low: int, high: int) -> int:
@@ -284,10 +300,12 @@ def sample_orders(count: int, seed: int = 7) -> list[Record]:
 def round_trip_seconds(
     codecs: dict[str, Codec], records: list[Record], repeat: int = 7
 ) -> dict[str, float]:
-    """Seconds per record to encode and decode with each codec, best of `repeat` rounds.
+    """Seconds per record to encode and decode with each codec, best of `repeat`
+    rounds.
 
-    A round times every codec once, one after the other, so that a burst of other work
-    on the machine slows all the codecs alike instead of every run of one of them.
+    A round times every codec once, one after the other, so that a burst of
+    other work on the machine slows all the codecs alike instead of every run of
+    one of them.
     """
     best = {name: float("inf") for name in codecs}
     for _ in range(repeat):
@@ -309,7 +327,8 @@ def speed_ratios(count: int = 2000) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    # The page checks the `#>` lines under each print: the formatter must keep them.
+    # The page checks the `#>` lines under each print: the formatter must keep
+    # them.
     # fmt: off
     # --8<-- [start:demo_json]
     as_json = json_encode(ORDER)
@@ -357,7 +376,7 @@ if __name__ == "__main__":
     #> True
     order_v2 = {**ORDER, "coupon": "SPRING"}
     new_bytes = encode_tagged(order_v2, ORDER_V2)
-    print(new_bytes[len(tagged):].hex(" "))  # field 5, LEN: key 0x2a
+    print(new_bytes[len(tagged) :].hex(" "))  # field 5, LEN: key 0x2a
     #> 2a 06 53 50 52 49 4e 47
     print(decode_tagged(new_bytes, ORDER_V1) == ORDER)  # an old reader skips it
     #> True
@@ -382,8 +401,10 @@ if __name__ == "__main__":
 
     # --8<-- [start:demo_measure]
     orders = sample_orders(1000)
-    sizes = {name: sum(len(encode(o)) for o in orders)
-             for name, (encode, _) in CODECS.items()}
+    sizes = {
+        name: sum(len(encode(o)) for o in orders)
+        for name, (encode, _) in CODECS.items()
+    }
     print(sizes)
     #> {'json': 81532, 'struct': 27000, 'tagged': 18673}
     print(round(sizes["json"] / sizes["tagged"], 1))

@@ -1,17 +1,19 @@
-"""Access patterns: N+1 queries, a connection pool, migrations, and what an ORM hides.
+"""Access patterns: N+1 queries, a connection pool, migrations, and what an ORM
+hides.
 
-Read first: the relational model page (joins) and the transactions page (BEGIN, COMMIT,
-ROLLBACK). SQLite (the stdlib `sqlite3`) is the real database throughout. This module
-counts the statements SQLite runs with `Connection.set_trace_callback`, so "how many
-queries did that page cost?" has an exact answer; fixes the N+1 pattern with a JOIN and
-with an `IN (...)` batch; builds a bounded, blocking connection pool that health-checks
-its connections; applies schema migrations in order, each in its own transaction and
-recorded in a `schema_migrations` table; and shows how an ORM's lazy loading hides N+1.
+Read first: the relational model page (joins) and the transactions page (BEGIN,
+COMMIT, ROLLBACK). SQLite (the stdlib `sqlite3`) is the real database
+throughout. This module counts the statements SQLite runs with
+`Connection.set_trace_callback`, so "how many queries did that page cost?" has
+an exact answer; fixes the N+1 pattern with a JOIN and with an `IN (...)` batch;
+builds a bounded, blocking connection pool that health-checks its connections;
+applies schema migrations in order, each in its own transaction and recorded in
+a `schema_migrations` table; and shows how an ORM's lazy loading hides N+1.
 
-What it leaves out: network round trips (SQLite runs in your process, so N+1 is cheap
-here; the page does the arithmetic for a client/server database), prepared-statement
-caches, a pool's minimum size, warm-up and maximum connection lifetime, down migrations,
-and a real ORM's identity map and unit of work.
+What it leaves out: network round trips (SQLite runs in your process, so N+1 is
+cheap here; the page does the arithmetic for a client/server database),
+prepared-statement caches, a pool's minimum size, warm-up and maximum connection
+lifetime, down migrations, and a real ORM's identity map and unit of work.
 
 Run it: `python -m snippets.data.access_patterns`.
 """
@@ -43,9 +45,13 @@ def make_blog(conn: sqlite3.Connection, authors: int, posts_each: int) -> None:
     people = [(i, f"author{i}") for i in range(1, authors + 1)]
     conn.executemany("INSERT INTO authors (id, name) VALUES (?, ?)", people)
     posts = [
-        (a, f"post {a}.{p}") for a in range(1, authors + 1) for p in range(posts_each)
+        (a, f"post {a}.{p}")
+        for a in range(1, authors + 1)
+        for p in range(posts_each)
     ]
-    conn.executemany("INSERT INTO posts (author_id, title) VALUES (?, ?)", posts)
+    conn.executemany(
+        "INSERT INTO posts (author_id, title) VALUES (?, ?)", posts
+    )
     conn.commit()
 
 
@@ -54,10 +60,12 @@ def make_blog(conn: sqlite3.Connection, authors: int, posts_each: int) -> None:
 
 # --8<-- [start:counter]
 class QueryCounter:
-    """Records every SQL statement SQLite runs on one connection inside a `with` block.
+    """Records every SQL statement SQLite runs on one connection inside a `with`
+    block.
 
-    It uses the connection's trace callback, which SQLite calls for each statement it
-    actually executes (including the BEGIN and COMMIT the sqlite3 module sends).
+    It uses the connection's trace callback, which SQLite calls for each
+    statement it actually executes (including the BEGIN and COMMIT the sqlite3
+    module sends).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -82,12 +90,16 @@ class QueryCounter:
 
 # --8<-- [start:n_plus_one]
 def titles_n_plus_one(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    """One query for the authors, then one more query per author: 1 + N in all."""
+    """One query for the authors, then one more query per author: 1 + N in
+    all."""
     result = {}
-    authors = conn.execute("SELECT id, name FROM authors ORDER BY id").fetchall()
+    authors = conn.execute(
+        "SELECT id, name FROM authors ORDER BY id"
+    ).fetchall()
     for author_id, name in authors:
         rows = conn.execute(
-            "SELECT title FROM posts WHERE author_id = ? ORDER BY id", (author_id,)
+            "SELECT title FROM posts WHERE author_id = ? ORDER BY id",
+            (author_id,),
         )
         result[name] = [title for (title,) in rows]
     return result
@@ -98,7 +110,8 @@ def titles_n_plus_one(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 # --8<-- [start:join]
 def titles_join(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    """One query: the database joins the tables. LEFT JOIN keeps post-less authors."""
+    """One query: the database joins the tables. LEFT JOIN keeps post-less
+    authors."""
     result: dict[str, list[str]] = {}
     rows = conn.execute(
         "SELECT a.name, p.title FROM authors AS a"
@@ -106,7 +119,8 @@ def titles_join(conn: sqlite3.Connection) -> dict[str, list[str]]:
     )
     for name, title in rows:
         titles = result.setdefault(name, [])
-        if title is not None:  # an author without posts comes back once, with NULL
+        # an author without posts comes back once, with NULL
+        if title is not None:
             titles.append(title)
     return result
 
@@ -118,13 +132,17 @@ def titles_join(conn: sqlite3.Connection) -> dict[str, list[str]]:
 def titles_in_batches(
     conn: sqlite3.Connection, batch_size: int = 500
 ) -> dict[str, list[str]]:
-    """The authors, then their posts `batch_size` authors per `IN (?, ?, ...)` query."""
-    authors = conn.execute("SELECT id, name FROM authors ORDER BY id").fetchall()
+    """The authors, then their posts `batch_size` authors per `IN (?, ?, ...)`
+    query."""
+    authors = conn.execute(
+        "SELECT id, name FROM authors ORDER BY id"
+    ).fetchall()
     by_id: dict[int, list[str]] = {author_id: [] for author_id, _ in authors}
     ids = list(by_id)
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
-        marks = ", ".join(["?"] * len(chunk))  # placeholders only: values stay bound
+        # placeholders only: values stay bound
+        marks = ", ".join(["?"] * len(chunk))
         sql = f"SELECT author_id, title FROM posts WHERE author_id IN ({marks})"
         for author_id, title in conn.execute(sql + " ORDER BY id", chunk):
             by_id[author_id].append(title)
@@ -162,17 +180,20 @@ def is_healthy(conn: sqlite3.Connection) -> bool:
 
 # --8<-- [start:slots]
 class Slots:
-    """A pool's bookkeeping under one lock: the idle connections and the open count.
+    """A pool's bookkeeping under one lock: the idle connections and the open
+    count.
 
     Args:
-        max_size: the most connections open at once, idle and checked out together.
+        max_size: the most connections open at once, idle and checked out
+            together.
     """
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
         self.cond = threading.Condition()
-        # Invariant, under cond: 0 <= len(idle) <= open <= max_size, where `open`
-        # counts idle connections, checked-out ones and slots reserved for opening.
+        # Invariant, under cond: 0 <= len(idle) <= open <= max_size, where
+        # `open` counts idle connections, checked-out ones and slots reserved
+        # for opening.
         self.idle: list[sqlite3.Connection] = []
         self.open = 0
         self.opened = 0  # connections ever opened, replacements included
@@ -189,7 +210,9 @@ class Slots:
             PoolClosed: the pool was closed.
         """
         with self.cond:
-            while not self.closed and not self.idle and self.open >= self.max_size:
+            while (
+                not self.closed and not self.idle and self.open >= self.max_size
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise PoolTimeout(f"all {self.max_size} connections busy")
@@ -197,7 +220,8 @@ class Slots:
             if self.closed:
                 raise PoolClosed("the pool is closed")
             if self.idle:
-                return self.idle.pop()  # LIFO: the most recently used, still warm
+                # LIFO: the most recently used, still warm
+                return self.idle.pop()
             self.open += 1
             self.opened += 1
             return None
@@ -223,7 +247,8 @@ class Slots:
             self.closed = True
             idle, self.idle = self.idle, []
             self.open -= len(idle)
-            self.cond.notify_all()  # waiting checkouts wake up and raise PoolClosed
+            # waiting checkouts wake up and raise PoolClosed
+            self.cond.notify_all()
             return idle
 
 
@@ -253,7 +278,9 @@ class ConnectionPool:
 
     def acquire(self, timeout: float | None = None) -> sqlite3.Connection:
         """Check out a healthy connection, waiting at most `timeout` seconds."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = time.monotonic() + (
+            self.timeout if timeout is None else timeout
+        )
         while True:
             conn = self.slots.take(deadline)
             if conn is None:  # a slot is reserved for us: open a new connection
@@ -264,7 +291,8 @@ class ConnectionPool:
                     raise
             if self.check(conn):
                 return conn
-            self._discard(conn)  # broke while idle: replace it, never hand it out
+            # broke while idle: replace it, never hand it out
+            self._discard(conn)
 
     def release(self, conn: sqlite3.Connection) -> None:
         """Give a connection back: reset and kept if healthy, else closed."""
@@ -283,7 +311,9 @@ class ConnectionPool:
         self.slots.free()
 
     @contextlib.contextmanager
-    def connection(self, timeout: float | None = None) -> Iterator[sqlite3.Connection]:
+    def connection(
+        self, timeout: float | None = None
+    ) -> Iterator[sqlite3.Connection]:
         """A checked-out connection for a `with` block, always given back."""
         conn = self.acquire(timeout)
         try:
@@ -292,7 +322,8 @@ class ConnectionPool:
             self.release(conn)
 
     def close(self) -> None:
-        """Close the idle connections; checked-out ones are closed when given back."""
+        """Close the idle connections; checked-out ones are closed when given
+        back."""
         for conn in self.slots.close():
             conn.close()
 
@@ -306,7 +337,8 @@ from dataclasses import dataclass
 
 
 class MigrationError(Exception):
-    """A migration failed and was rolled back, or the history and the code disagree."""
+    """A migration failed and was rolled back, or the history and the code
+    disagree."""
 
 
 @dataclass(frozen=True)
@@ -319,8 +351,11 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        """A fingerprint of the statements, to notice a migration edited after use."""
-        return hashlib.sha256("\n".join(self.statements).encode()).hexdigest()[:16]
+        """A fingerprint of the statements, to notice a migration edited after
+        use."""
+        return hashlib.sha256("\n".join(self.statements).encode()).hexdigest()[
+            :16
+        ]
 
 
 HISTORY = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -342,11 +377,14 @@ def applied_migrations(conn: sqlite3.Connection) -> dict[int, str]:
 
 # --8<-- [start:migrate]
 def apply_one(conn: sqlite3.Connection, migration: Migration) -> bool:
-    """Run one migration and record it in one transaction; False if already applied."""
-    conn.execute("BEGIN IMMEDIATE")  # take the write lock: a second migrator waits
+    """Run one migration and record it in one transaction; False if already
+    applied."""
+    # take the write lock: a second migrator waits
+    conn.execute("BEGIN IMMEDIATE")
     try:
         done = conn.execute(
-            "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            "SELECT 1 FROM schema_migrations WHERE version = ?",
+            (migration.version,),
         ).fetchone()
         if done:  # another process applied it while we waited for the lock
             conn.rollback()
@@ -358,8 +396,11 @@ def apply_one(conn: sqlite3.Connection, migration: Migration) -> bool:
             (migration.version, migration.name, migration.checksum),
         )
     except sqlite3.Error as exc:
-        conn.rollback()  # SQLite's DDL is transactional: the schema is as before
-        raise MigrationError(f"{migration.version} ({migration.name}): {exc}") from exc
+        # SQLite's DDL is transactional: the schema is as before
+        conn.rollback()
+        raise MigrationError(
+            f"{migration.version} ({migration.name}): {exc}"
+        ) from exc
     conn.commit()
     return True
 
@@ -369,14 +410,16 @@ def apply_one(conn: sqlite3.Connection, migration: Migration) -> bool:
 
 # --8<-- [start:migrate_all]
 def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[int]:
-    """Apply, in version order, every migration not yet recorded; return their versions.
+    """Apply, in version order, every migration not yet recorded; return their
+    versions.
 
     Args:
         conn: a connection with no transaction open.
         migrations: every migration of the application, in any order.
 
     Raises:
-        MigrationError: a migration failed, or the history and the code disagree.
+        MigrationError: a migration failed, or the history and the code
+            disagree.
     """
     if conn.in_transaction:
         raise MigrationError("commit or roll back the open transaction first")
@@ -386,10 +429,14 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[int]:
     done = applied_migrations(conn)
     for m in ordered:
         if m.version in done and done[m.version] != m.checksum:
-            raise MigrationError(f"{m.version} ({m.name}) was edited after it ran")
+            raise MigrationError(
+                f"{m.version} ({m.name}) was edited after it ran"
+            )
     pending = [m for m in ordered if m.version not in done]
     if pending and done and pending[0].version < max(done):
-        raise MigrationError(f"{pending[0].version} is older than applied {max(done)}")
+        raise MigrationError(
+            f"{pending[0].version} is older than applied {max(done)}"
+        )
     return [m.version for m in pending if apply_one(conn, m)]
 
 
@@ -400,7 +447,9 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[int]:
 class Author:
     """A row of `authors` as an object, mapped the way an ORM maps it."""
 
-    def __init__(self, conn: sqlite3.Connection, author_id: int, name: str) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, author_id: int, name: str
+    ) -> None:
         self._conn = conn
         self.id = author_id
         self.name = name
@@ -411,22 +460,28 @@ class Author:
         """The author's post titles, loaded on first access: a hidden query."""
         if self._posts is None:
             rows = self._conn.execute(
-                "SELECT title FROM posts WHERE author_id = ? ORDER BY id", (self.id,)
+                "SELECT title FROM posts WHERE author_id = ? ORDER BY id",
+                (self.id,),
             )
             self._posts = [title for (title,) in rows]
         return self._posts
 
 
 def load_authors(conn: sqlite3.Connection, eager: bool = False) -> list[Author]:
-    """Every author; with `eager=True` their posts too, in one `IN (...)` query."""
+    """Every author; with `eager=True` their posts too, in one `IN (...)`
+    query."""
     rows = conn.execute("SELECT id, name FROM authors ORDER BY id")
-    authors = {author_id: Author(conn, author_id, name) for author_id, name in rows}
+    authors = {
+        author_id: Author(conn, author_id, name) for author_id, name in rows
+    }
     if eager and authors:
         for author in authors.values():
             author._posts = []
         marks = ", ".join(["?"] * len(authors))
         sql = f"SELECT author_id, title FROM posts WHERE author_id IN ({marks})"
-        for author_id, title in conn.execute(sql + " ORDER BY id", list(authors)):
+        for author_id, title in conn.execute(
+            sql + " ORDER BY id", list(authors)
+        ):
             authors[author_id].posts.append(title)
     return list(authors.values())
 
@@ -434,8 +489,8 @@ def load_authors(conn: sqlite3.Connection, eager: bool = False) -> list[Author]:
 # --8<-- [end:orm]
 
 
-# The demo's printed lines are checked on the page as `#>` comments, which a formatter
-# would rewrite as `# >`: keep it out of the formatter's reach.
+# The demo's printed lines are checked on the page as `#>` comments, which a
+# formatter would rewrite as `# >`: keep it out of the formatter's reach.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_n_plus_one]
@@ -455,7 +510,8 @@ if __name__ == "__main__":
 
     # --8<-- [start:demo_pool]
     def shared_memory_db() -> sqlite3.Connection:
-        uri = "file:pool_demo?mode=memory&cache=shared"  # one in-memory db, many conns
+        # one in-memory db, many conns
+        uri = "file:pool_demo?mode=memory&cache=shared"
         return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     pool = ConnectionPool(shared_memory_db, max_size=3, timeout=5.0)
@@ -465,7 +521,9 @@ if __name__ == "__main__":
         with pool.connection() as conn:
             served.append(conn.execute("SELECT ?", (n,)).fetchone()[0])
 
-    threads = [threading.Thread(target=handle_request, args=(n,)) for n in range(20)]
+    threads = [
+        threading.Thread(target=handle_request, args=(n,)) for n in range(20)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -493,20 +551,36 @@ if __name__ == "__main__":
 
     # --8<-- [start:demo_migrations]
     MIGRATIONS = [
-        Migration(1, "create users", (
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)",
-        )),
-        Migration(2, "unique emails", (
-            "CREATE UNIQUE INDEX users_email ON users (email)",
-        )),
-        Migration(3, "display names", (
-            "ALTER TABLE users ADD COLUMN display_name TEXT NOT NULL DEFAULT ''",
-        )),
+        Migration(
+            1,
+            "create users",
+            (
+                "CREATE TABLE users"
+                " (id INTEGER PRIMARY KEY, email TEXT NOT NULL)",
+            ),
+        ),
+        Migration(
+            2,
+            "unique emails",
+            ("CREATE UNIQUE INDEX users_email ON users (email)",),
+        ),
+        Migration(
+            3,
+            "display names",
+            (
+                "ALTER TABLE users"
+                " ADD COLUMN display_name TEXT NOT NULL DEFAULT ''",
+            ),
+        ),
     ]
-    broken = Migration(4, "tags", (
-        "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT)",
-        "INSERT INTO tag (label) VALUES ('typo in the table name')",
-    ))
+    broken = Migration(
+        4,
+        "tags",
+        (
+            "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT)",
+            "INSERT INTO tag (label) VALUES ('typo in the table name')",
+        ),
+    )
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         print(migrate(conn, MIGRATIONS), migrate(conn, MIGRATIONS))
         #> [1, 2, 3] []
@@ -515,8 +589,12 @@ if __name__ == "__main__":
         except MigrationError as exc:
             print(f"MigrationError: {exc}")
             #> MigrationError: 4 (tags): no such table: tag
-        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        print(sorted(name for (name,) in tables), sorted(applied_migrations(conn)))
+        tables = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+        print(
+            sorted(name for (name,) in tables), sorted(applied_migrations(conn))
+        )
         #> ['schema_migrations', 'users'] [1, 2, 3]
     # --8<-- [end:demo_migrations]
 
@@ -525,7 +603,9 @@ if __name__ == "__main__":
         make_blog(conn, authors=100, posts_each=3)
         for eager in (False, True):
             with QueryCounter(conn) as counter:
-                total = sum(len(author.posts) for author in load_authors(conn, eager))
+                total = sum(
+                    len(author.posts) for author in load_authors(conn, eager)
+                )
             print(f"eager={eager}: {total} posts, {counter.count} queries")
             #> eager=False: 300 posts, 101 queries
             #> eager=True: 300 posts, 2 queries

@@ -1,16 +1,18 @@
-"""Beyond one node: replication lag, partitioning, consistent hashing, CAP in miniature.
+"""Beyond one node: replication lag, partitioning, consistent hashing, CAP in
+miniature.
 
-Read first: the transactions page (what a commit is) and the caching page (a copy that
-can be stale). This module simulates, in one process, a leader and a follower as two
-real SQLite databases joined by a replication log that the caller applies when it
-chooses, so lag is under your control; shows the read-your-writes anomaly and two fixes;
-compares hash and range partitioning; builds a consistent-hash ring with virtual nodes
-(hashlib and bisect) and measures how many keys move when a node joins; and shows the
-choice CAP forces during a partition, and the latency PACELC adds when there is none.
+Read first: the transactions page (what a commit is) and the caching page (a
+copy that can be stale). This module simulates, in one process, a leader and a
+follower as two real SQLite databases joined by a replication log that the
+caller applies when it chooses, so lag is under your control; shows the
+read-your-writes anomaly and two fixes; compares hash and range partitioning;
+builds a consistent-hash ring with virtual nodes (hashlib and bisect) and
+measures how many keys move when a node joins; and shows the choice CAP forces
+during a partition, and the latency PACELC adds when there is none.
 
-What it leaves out: real networks and clocks, leader election and failover, quorums,
-conflict resolution for multi-leader writes, rebalancing data after the ring changes,
-and replication of anything but deterministic SQL statements.
+What it leaves out: real networks and clocks, leader election and failover,
+quorums, conflict resolution for multi-leader writes, rebalancing data after the
+ring changes, and replication of anything but deterministic SQL statements.
 
 Run it: `python -m snippets.data.beyond_one_node`.
 """
@@ -83,7 +85,8 @@ class Follower:
         self._applied = threading.Condition()
 
     def replicate(self, max_entries: int | None = None) -> int:
-        """Fetch and apply up to `max_entries` new log entries; return how many."""
+        """Fetch and apply up to `max_entries` new log entries; return how
+        many."""
         if self.partitioned:
             return 0  # the log cannot reach us
         end = None if max_entries is None else self.position + max_entries
@@ -103,7 +106,9 @@ class Follower:
             ReplicaLagTimeout: it had not after `timeout` seconds.
         """
         with self._applied:
-            if not self._applied.wait_for(lambda: self.position >= lsn, timeout):
+            if not self._applied.wait_for(
+                lambda: self.position >= lsn, timeout
+            ):
                 raise ReplicaLagTimeout(f"at {self.position}, wanted {lsn}")
 
     def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
@@ -116,7 +121,8 @@ class Follower:
 
 # --8<-- [start:session]
 class Session:
-    """One user's connection to a leader and a follower; remembers its last write."""
+    """One user's connection to a leader and a follower; remembers its last
+    write."""
 
     def __init__(self, leader: Leader, follower: Follower) -> None:
         self.leader, self.follower = leader, follower
@@ -130,7 +136,9 @@ class Session:
         """Always the follower: cheap, and possibly older than our own write."""
         return self.follower.read(sql, params)
 
-    def read_your_writes(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    def read_your_writes(
+        self, sql: str, params: tuple[Any, ...] = ()
+    ) -> list[Any]:
         """The follower if it has applied our last write, else the leader."""
         if self.follower.position >= self.last_write:
             return self.follower.read(sql, params)
@@ -151,8 +159,9 @@ class Session:
 def consistent_read(
     follower: Follower, sql: str, params: tuple[Any, ...] = ()
 ) -> list[Any]:
-    """A linearizable read on a follower: ask the leader how far the log goes, catch
-    up to that point, then read. Costs a round trip even when nothing is wrong.
+    """A linearizable read on a follower: ask the leader how far the log goes,
+    catch up to that point, then read. Costs a round trip even when nothing is
+    wrong.
 
     Raises:
         Partitioned: the leader cannot be reached, so no answer can be trusted.
@@ -177,8 +186,8 @@ from collections import Counter
 def stable_hash(key: str) -> int:
     """64 bits of SHA-256: the same on every machine and in every run.
 
-    Python's own `hash()` of a str changes between processes (PYTHONHASHSEED), so
-    two servers would disagree about where a key lives.
+    Python's own `hash()` of a str changes between processes (PYTHONHASHSEED),
+    so two servers would disagree about where a key lives.
     """
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
@@ -203,14 +212,17 @@ def range_partition(key: str, boundaries: list[str]) -> int:
 
 # --8<-- [start:ring]
 class HashRing:
-    """Consistent hashing: each node owns the arcs of the ring that end at its points.
+    """Consistent hashing: each node owns the arcs of the ring that end at its
+    points.
 
     Args:
         nodes: the initial node names.
         vnodes: how many points (virtual nodes) each node puts on the ring.
     """
 
-    def __init__(self, nodes: list[str] | None = None, vnodes: int = 100) -> None:
+    def __init__(
+        self, nodes: list[str] | None = None, vnodes: int = 100
+    ) -> None:
         self.vnodes = vnodes
         self._points: list[int] = []  # sorted positions on a ring of 2**64
         self._owner: dict[int, str] = {}  # position -> node
@@ -237,7 +249,8 @@ class HashRing:
         self._points = sorted(self._owner)
 
     def node_for(self, key: str) -> str:
-        """The owner of the first point at or after the key's hash, wrapping around."""
+        """The owner of the first point at or after the key's hash, wrapping
+        around."""
         if not self._points:
             raise LookupError("the ring has no nodes")
         i = bisect.bisect_left(self._points, stable_hash(key))
@@ -252,7 +265,9 @@ from collections.abc import Callable, Iterable
 
 
 def moved_share(
-    keys: list[str], before: Callable[[str], object], after: Callable[[str], object]
+    keys: list[str],
+    before: Callable[[str], object],
+    after: Callable[[str], object],
 ) -> float:
     """The fraction of `keys` whose placement differs between two layouts."""
     return sum(before(key) != after(key) for key in keys) / len(keys)
@@ -267,16 +282,20 @@ def load_spread(owners: Iterable[object]) -> float:
 # --8<-- [end:movement]
 
 
-# The demo's printed lines are checked on the page as `#>` comments, which a formatter
-# would rewrite as `# >`: keep it out of the formatter's reach.
+# The demo's printed lines are checked on the page as `#>` comments, which a
+# formatter would rewrite as `# >`: keep it out of the formatter's reach.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_lag]
     import contextlib
 
-    stack = contextlib.ExitStack()  # closes both databases at the end of the demo
-    leader_db = stack.enter_context(contextlib.closing(sqlite3.connect(":memory:")))
-    follower_db = stack.enter_context(  # replicated by a thread of its own below
+    # closes both databases at the end of the demo
+    stack = contextlib.ExitStack()
+    leader_db = stack.enter_context(
+        contextlib.closing(sqlite3.connect(":memory:"))
+    )
+    # replicated by a thread of its own below
+    follower_db = stack.enter_context(
         contextlib.closing(sqlite3.connect(":memory:", check_same_thread=False))
     )
     leader = Leader(leader_db)
@@ -286,7 +305,10 @@ if __name__ == "__main__":
     follower.replicate()  # caught up: position 2 of 2
 
     me = Session(leader, follower)
-    me.write("UPDATE profiles SET bio = ? WHERE user = ?", ("first programmer", "ada"))
+    me.write(
+        "UPDATE profiles SET bio = ? WHERE user = ?",
+        ("first programmer", "ada"),
+    )
     query = "SELECT bio FROM profiles WHERE user = 'ada'"
     print(f"lag: {leader.position - follower.position} entry")
     #> lag: 1 entry
@@ -319,7 +341,11 @@ if __name__ == "__main__":
     # --8<-- [end:demo_cap]
 
     # --8<-- [start:demo_partitioning]
-    recent = [f"2024-12-{day:02d}/order-{n}" for day in range(1, 32) for n in range(40)]
+    recent = [
+        f"2024-12-{day:02d}/order-{n}"
+        for day in range(1, 32)
+        for n in range(40)
+    ]
     boundaries = ["2024-04", "2024-07", "2024-10"]  # four partitions by quarter
     by_range = Counter(range_partition(key, boundaries) for key in recent)
     by_hash = Counter(hash_partition(key, 4) for key in recent)
@@ -341,7 +367,9 @@ if __name__ == "__main__":
     share = moved_share(keys, before.get, ring.node_for)
     print(f"ring: {share:.3f} of keys moved (1/6 = {1 / 6:.3f})")
     #> ring: 0.153 of keys moved (1/6 = 0.167)
-    moved_to = {ring.node_for(key) for key in keys if before[key] != ring.node_for(key)}
+    moved_to = {
+        ring.node_for(key) for key in keys if before[key] != ring.node_for(key)
+    }
     print(moved_to)
     #> {'node5'}
     modulo = moved_share(

@@ -1,17 +1,19 @@
-"""Caching: LRU and TTL caches, three write policies, invalidation, stampede protection.
+"""Caching: LRU and TTL caches, three write policies, invalidation, stampede
+protection.
 
-Read first: the access patterns page (query counting with SQLite's trace callback). This
-module builds a least-recently-used cache on `collections.OrderedDict` that agrees with
-`functools.lru_cache` hit for hit; a time-to-live cache whose clock is a parameter, so
-expiry is tested without sleeping; cache-aside, write-through and write-behind in front
-of a real SQLite database; invalidation by deleting on write and by versioned keys; and
-a "single flight" that lets only one of many concurrent misses run the slow load.
+Read first: the access patterns page (query counting with SQLite's trace
+callback). This module builds a least-recently-used cache on
+`collections.OrderedDict` that agrees with `functools.lru_cache` hit for hit; a
+time-to-live cache whose clock is a parameter, so expiry is tested without
+sleeping; cache-aside, write-through and write-behind in front of a real SQLite
+database; invalidation by deleting on write and by versioned keys; and a "single
+flight" that lets only one of many concurrent misses run the slow load.
 
-What it leaves out: a network cache server (Redis, memcached) and its serialization,
-memory limits in bytes rather than entries, eviction policies beyond LRU (LFU,
-W-TinyLFU), probabilistic early refresh, and cross-process invalidation messages. The
-caches here are not thread-safe on their own: the single flight guards its cache with
-its own lock.
+What it leaves out: a network cache server (Redis, memcached) and its
+serialization, memory limits in bytes rather than entries, eviction policies
+beyond LRU (LFU, W-TinyLFU), probabilistic early refresh, and cross-process
+invalidation messages. The caches here are not thread-safe on their own: the
+single flight guards its cache with its own lock.
 
 Run it: `python -m snippets.data.caching`.
 """
@@ -45,10 +47,12 @@ class LRUCache:
             raise ValueError(f"maxsize must be >= 0, got {maxsize}")
         self.maxsize = maxsize
         self.hits = self.misses = 0
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()  # least recent first
+        # least recent first
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
 
     def get(self, key: Hashable, default: Any = MISSING) -> Any:
-        """The cached value (now the most recently used), or `default` on a miss."""
+        """The cached value (now the most recently used), or `default` on a
+        miss."""
         if key not in self._data:
             self.misses += 1
             return default
@@ -57,11 +61,13 @@ class LRUCache:
         return self._data[key]
 
     def put(self, key: Hashable, value: Any) -> None:
-        """Store a value as the most recently used; evict the least recent if full."""
+        """Store a value as the most recently used; evict the least recent if
+        full."""
         self._data[key] = value
         self._data.move_to_end(key)
         if len(self._data) > self.maxsize:
-            self._data.popitem(last=False)  # the front is the least recently used
+            # the front is the least recently used
+            self._data.popitem(last=False)
 
     def delete(self, key: Hashable) -> None:
         """Forget a key if it is cached."""
@@ -79,7 +85,9 @@ class LRUCache:
 import functools
 
 
-def lru_cached(maxsize: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def lru_cached(
+    maxsize: int,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Memoize a function of positional, hashable arguments in an `LRUCache`.
 
     Args:
@@ -119,11 +127,14 @@ class TTLCache:
             which never jumps back when the wall clock is adjusted.
     """
 
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.clock = clock
         self.hits = self.misses = 0
-        self._data: dict[Hashable, tuple[float, Any]] = {}  # key -> (expires_at, value)
+        # key -> (expires_at, value)
+        self._data: dict[Hashable, tuple[float, Any]] = {}
 
     def get(self, key: Hashable, default: Any = MISSING) -> Any:
         """The value if present and not yet expired, else `default`."""
@@ -137,7 +148,10 @@ class TTLCache:
 
     def put(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
         """Store a value for `ttl` seconds (the cache's default when None)."""
-        self._data[key] = (self.clock() + (self.ttl if ttl is None else ttl), value)
+        self._data[key] = (
+            self.clock() + (self.ttl if ttl is None else ttl),
+            value,
+        )
 
     def delete(self, key: Hashable) -> None:
         """Forget a key if it is cached."""
@@ -146,7 +160,9 @@ class TTLCache:
     def purge(self) -> int:
         """Drop every expired entry; return how many went."""
         now = self.clock()
-        expired = [key for key, (until, _) in self._data.items() if now >= until]
+        expired = [
+            key for key, (until, _) in self._data.items() if now >= until
+        ]
         for key in expired:
             del self._data[key]
         return len(expired)
@@ -166,14 +182,18 @@ def make_users(conn: sqlite3.Connection, names: dict[int, str]) -> None:
         conn: a connection to an empty database.
         names: user id -> name.
     """
-    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+    )
     with conn:  # one transaction, committed at the end of the block
         conn.executemany("INSERT INTO users VALUES (?, ?)", names.items())
 
 
 def load_user(conn: sqlite3.Connection, user_id: int) -> str | None:
     """The user's name from the database, None if there is no such user."""
-    row = conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
+    row = conn.execute(
+        "SELECT name FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -191,8 +211,11 @@ def save_user(conn: sqlite3.Connection, user_id: int, name: str) -> None:
 
 
 # --8<-- [start:cache_aside]
-def get_user(cache: LRUCache | TTLCache, conn: sqlite3.Connection, user_id: int) -> Any:
-    """Cache-aside read: ask the cache; on a miss read the database, then fill it."""
+def get_user(
+    cache: LRUCache | TTLCache, conn: sqlite3.Connection, user_id: int
+) -> Any:
+    """Cache-aside read: ask the cache; on a miss read the database, then fill
+    it."""
     key = ("user", user_id)
     name = cache.get(key)
     if name is MISSING:
@@ -202,9 +225,13 @@ def get_user(cache: LRUCache | TTLCache, conn: sqlite3.Connection, user_id: int)
 
 
 def rename_user(
-    cache: LRUCache | TTLCache, conn: sqlite3.Connection, user_id: int, name: str
+    cache: LRUCache | TTLCache,
+    conn: sqlite3.Connection,
+    user_id: int,
+    name: str,
 ) -> None:
-    """Cache-aside write: update the database, then delete (not update) the copy."""
+    """Cache-aside write: update the database, then delete (not update) the
+    copy."""
     save_user(conn, user_id, name)
     cache.delete(("user", user_id))
 
@@ -214,7 +241,8 @@ def rename_user(
 
 # --8<-- [start:write_policies]
 class WriteThrough:
-    """Every write goes to the database, then to the cache, before it returns."""
+    """Every write goes to the database, then to the cache, before it
+    returns."""
 
     def __init__(self, cache: LRUCache, conn: sqlite3.Connection) -> None:
         self.cache, self.conn = cache, conn
@@ -226,11 +254,13 @@ class WriteThrough:
 
 
 class WriteBehind:
-    """Writes go to the cache and a dirty set; `flush` writes them to the database."""
+    """Writes go to the cache and a dirty set; `flush` writes them to the
+    database."""
 
     def __init__(self, cache: LRUCache, conn: sqlite3.Connection) -> None:
         self.cache, self.conn = cache, conn
-        self.dirty: dict[int, str] = {}  # user id -> newest name not yet in the db
+        # user id -> newest name not yet in the db
+        self.dirty: dict[int, str] = {}
 
     def write(self, user_id: int, name: str) -> None:
         """Fast: memory only. Lost if the process dies before the next flush."""
@@ -254,10 +284,11 @@ class WriteBehind:
 
 # --8<-- [start:versioned]
 class VersionedKeys:
-    """Invalidate a whole group of cache keys at once by bumping the group's version.
+    """Invalidate a whole group of cache keys at once by bumping the group's
+    version.
 
-    The versions live outside the cache: if eviction could drop a version, an old
-    version number could come back and with it every stale entry.
+    The versions live outside the cache: if eviction could drop a version, an
+    old version number could come back and with it every stale entry.
     """
 
     def __init__(self) -> None:
@@ -268,7 +299,8 @@ class VersionedKeys:
         return (group, self.versions.get(group, 0), *parts)
 
     def invalidate(self, group: str) -> None:
-        """Every key made before this call is now unreachable; eviction removes it."""
+        """Every key made before this call is now unreachable; eviction removes
+        it."""
         self.versions[group] = self.versions.get(group, 0) + 1
 
 
@@ -281,10 +313,12 @@ from concurrent.futures import Future
 
 
 class SingleFlight:
-    """On a miss, one caller per key runs the loader; concurrent callers wait for it.
+    """On a miss, one caller per key runs the loader; concurrent callers wait
+    for it.
 
     Args:
-        cache: where loaded values are kept; only touched under this object's lock.
+        cache: where loaded values are kept; only touched under this object's
+            lock.
     """
 
     def __init__(self, cache: LRUCache | TTLCache) -> None:
@@ -292,17 +326,22 @@ class SingleFlight:
         self.loads = 0  # loader calls started
         self.joined = 0  # callers that waited for another caller's load
         self._lock = threading.Lock()
-        # Invariant, under _lock: a key is in _loading exactly while one thread runs
-        # its loader; the value enters the cache before the key leaves _loading.
+        # Invariant, under _lock: a key is in _loading exactly while one thread
+        # runs its loader; the value enters the cache before the key leaves
+        # _loading.
         self._loading: dict[Hashable, Future[Any]] = {}
 
     def get(
-        self, key: Hashable, loader: Callable[[Hashable], Any], timeout: float = 10.0
+        self,
+        key: Hashable,
+        loader: Callable[[Hashable], Any],
+        timeout: float = 10.0,
     ) -> Any:
         """The cached value, or the result of the one load running for `key`.
 
         Raises:
-            TimeoutError: the load we waited for took longer than `timeout` seconds.
+            TimeoutError: the load we waited for took longer than `timeout`
+                seconds.
         """
         with self._lock:
             value = self.cache.get(key)
@@ -317,20 +356,27 @@ class SingleFlight:
                 self.joined += 1
         if leader:
             return self._load(key, loader, future)
-        return future.result(timeout)  # someone else is loading it: wait for theirs
+        # someone else is loading it: wait for theirs
+        return future.result(timeout)
 
     def _load(
-        self, key: Hashable, loader: Callable[[Hashable], Any], future: Future[Any]
+        self,
+        key: Hashable,
+        loader: Callable[[Hashable], Any],
+        future: Future[Any],
     ) -> Any:
         try:
             value = loader(key)  # slow, so outside the lock
         except BaseException as exc:
             with self._lock:
-                del self._loading[key]  # nothing cached: the next caller tries again
-            future.set_exception(exc)  # every waiting caller gets the same error
+                # nothing cached: the next caller tries again
+                del self._loading[key]
+            # every waiting caller gets the same error
+            future.set_exception(exc)
             raise
         with self._lock:
-            self.cache.put(key, value)  # cached before the key leaves _loading, so
+            # cached before the key leaves _loading, so
+            self.cache.put(key, value)
             del self._loading[key]  # no newcomer can miss both and load again
         future.set_result(value)
         return value
@@ -339,8 +385,8 @@ class SingleFlight:
 # --8<-- [end:single_flight]
 
 
-# The demo's printed lines are checked on the page as `#>` comments, which a formatter
-# would rewrite as `# >`: keep it out of the formatter's reach.
+# The demo's printed lines are checked on the page as `#>` comments, which a
+# formatter would rewrite as `# >`: keep it out of the formatter's reach.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_lru]
@@ -387,7 +433,8 @@ if __name__ == "__main__":
         save_user(conn, 1, "Ada Lovelace")  # a write that forgets the cache
         print(get_user(cache, conn, 1))
         #> Ada
-        rename_user(cache, conn, 1, "Countess Lovelace")  # deletes the cached copy
+        # deletes the cached copy
+        rename_user(cache, conn, 1, "Countess Lovelace")
         print(get_user(cache, conn, 1))
         #> Countess Lovelace
     # --8<-- [end:demo_cache_aside]
@@ -402,7 +449,8 @@ if __name__ == "__main__":
         behind = WriteBehind(LRUCache(100), conn)
         for i in range(100):
             behind.write(1, f"Ada v{i}")
-        print(load_user(conn, 1), behind.cache.get(("user", 1)))  # db lags behind
+        # db lags behind
+        print(load_user(conn, 1), behind.cache.get(("user", 1)))
         #> Ada Ada v99
         print(behind.flush(), load_user(conn, 1))  # 100 writes, 1 row written
         #> 1 Ada v99
@@ -414,7 +462,8 @@ if __name__ == "__main__":
     pages.put(keys.key("user:1:posts", "page", 1), ["post A", "post B"])
     print(pages.get(keys.key("user:1:posts", "page", 1)))
     #> ['post A', 'post B']
-    keys.invalidate("user:1:posts")  # user 1 published a post: every page is stale
+    # user 1 published a post: every page is stale
+    keys.invalidate("user:1:posts")
     print(pages.get(keys.key("user:1:posts", "page", 1)) is MISSING)
     #> True
     # --8<-- [end:demo_versioned]
@@ -423,9 +472,11 @@ if __name__ == "__main__":
     def stampede(get: Callable[[], Any], threads: int = 8) -> None:
         """Start `threads` threads at the same instant, each calling get()."""
         start = threading.Barrier(threads, timeout=5)
+
         def request() -> None:
             start.wait()
             get()
+
         workers = [threading.Thread(target=request) for _ in range(threads)]
         for worker in workers:
             worker.start()
@@ -433,7 +484,9 @@ if __name__ == "__main__":
             worker.join(timeout=10)
 
     naive_loads: list[Hashable] = []
-    inside = threading.Barrier(8, timeout=5)  # holds each load until all 8 are in it
+    # holds each load until all 8 are in it
+    inside = threading.Barrier(8, timeout=5)
+
     def crowded_query(key: Hashable) -> str:
         naive_loads.append(key)
         inside.wait()
@@ -441,6 +494,7 @@ if __name__ == "__main__":
 
     naive_cache = LRUCache(100)
     lock = threading.Lock()  # the cache is not thread-safe: guard each call
+
     def naive_get() -> Any:
         with lock:
             value = naive_cache.get("home")

@@ -1,19 +1,23 @@
-"""Indexes: how a B-tree finds one row among many, and what SQLite's planner does.
+"""Indexes: how a B-tree finds one row among many, and what SQLite's planner
+does.
 
-What it teaches: a toy B+tree built from sorted keys, whose search reads one page per
-level, so about log_f(N) pages for N keys and a fan-out of f; the real B-tree of an
-SQLite index, measured with the `dbstat` table (levels, pages, entries per page);
-EXPLAIN QUERY PLAN before and after `CREATE INDEX` (SCAN versus SEARCH); the
-leftmost-prefix rule of a composite index and covering indexes; and what an index costs
-and buys, both measured: lookups much faster, inserts slower.
+What it teaches: a toy B+tree built from sorted keys, whose search reads one
+page per level, so about log_f(N) pages for N keys and a fan-out of f; the real
+B-tree of an SQLite index, measured with the `dbstat` table (levels, pages,
+entries per page); EXPLAIN QUERY PLAN before and after `CREATE INDEX` (SCAN
+versus SEARCH); the leftmost-prefix rule of a composite index and covering
+indexes; and what an index costs and buys, both measured: lookups much faster,
+inserts slower.
 
 Read first: docs/data/relational_sql.md (tables, keys and queries).
 
-What it leaves out: page splits and rebalancing when rows arrive in random order (the
-toy tree is built once, from sorted keys), ANALYZE and the statistics that steer the
-planner, partial and expression indexes, and other index kinds (hash, GIN, BRIN, LSM).
+What it leaves out: page splits and rebalancing when rows arrive in random order
+(the toy tree is built once, from sorted keys), ANALYZE and the statistics that
+steer the planner, partial and expression indexes, and other index kinds (hash,
+GIN, BRIN, LSM).
 
-Run it: `python -m snippets.data.indexes` (about a second: it builds 200,000 rows).
+Run it: `python -m snippets.data.indexes` (about a second: it builds 200,000
+rows).
 """
 
 # --8<-- [start:toy_btree]
@@ -23,14 +27,16 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Page:
-    """One page of the toy B+tree: sorted keys, plus child pages unless it is a leaf."""
+    """One page of the toy B+tree: sorted keys, plus child pages unless it is a
+    leaf."""
 
     keys: list[int]
     children: list["Page"] = field(default_factory=list)  # empty for a leaf
 
 
 def build_btree(sorted_keys: list[int], fanout: int) -> Page:
-    """Pack sorted keys into leaves of `fanout` keys, then index each level above.
+    """Pack sorted keys into leaves of `fanout` keys, then index each level
+    above.
 
     Raises:
         ValueError: `fanout` is below 2 (a tree that never narrows).
@@ -39,9 +45,12 @@ def build_btree(sorted_keys: list[int], fanout: int) -> Page:
         raise ValueError(f"fanout must be at least 2, not {fanout}")
     step = range(0, len(sorted_keys), fanout)
     level = [Page(sorted_keys[i : i + fanout]) for i in step]
-    while len(level) > 1:  # a parent holds the first key of each of its children
+    # a parent holds the first key of each of its children
+    while len(level) > 1:
         groups = [level[i : i + fanout] for i in range(0, len(level), fanout)]
-        level = [Page([child.keys[0] for child in group], group) for group in groups]
+        level = [
+            Page([child.keys[0] for child in group], group) for group in groups
+        ]
     return level[0] if level else Page([])
 
 
@@ -53,7 +62,8 @@ def search(root: Page, key: int) -> tuple[bool, int]:
     """Walk from the root down to one leaf; return (found, pages read)."""
     page, reads = root, 1
     while page.children:
-        slot = max(bisect.bisect_right(page.keys, key) - 1, 0)  # last key <= ours
+        # last key <= ours
+        slot = max(bisect.bisect_right(page.keys, key) - 1, 0)
         page, reads = page.children[slot], reads + 1
     i = bisect.bisect_left(page.keys, key)
     return i < len(page.keys) and page.keys[i] == key, reads
@@ -87,10 +97,13 @@ def users_db(n: int) -> sqlite3.Connection:
         " country TEXT NOT NULL, age INTEGER NOT NULL)"
     )
     rows = (
-        (f"user{i}@example.com", COUNTRIES[i % 8], 18 + i * 7 % 60) for i in range(n)
+        (f"user{i}@example.com", COUNTRIES[i % 8], 18 + i * 7 % 60)
+        for i in range(n)
     )
     conn.execute("BEGIN")  # one transaction for all rows, not one per row
-    conn.executemany("INSERT INTO users (email, country, age) VALUES (?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO users (email, country, age) VALUES (?, ?, ?)", rows
+    )
     conn.execute("COMMIT")
     return conn
 
@@ -102,14 +115,16 @@ def users_db(n: int) -> sqlite3.Connection:
 def query_plan(conn: sqlite3.Connection, sql: str) -> str:
     """SQLite's plan for `sql`, each step's detail joined by '; '.
 
-    Every `?` is bound to NULL: without ANALYZE statistics the plan does not depend on
-    the values.
+    Every `?` is bound to NULL: without ANALYZE statistics the plan does not
+    depend on the values.
     """
     rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * sql.count("?"))
     return "; ".join(detail for _, _, _, detail in rows)
 
 
-def seconds_per_lookup(conn: sqlite3.Connection, sql: str, values: Sequence) -> float:
+def seconds_per_lookup(
+    conn: sqlite3.Connection, sql: str, values: Sequence
+) -> float:
     """Average wall time of running `sql` once for each value."""
     start = time.perf_counter()
     for value in values:
@@ -122,10 +137,12 @@ def seconds_per_lookup(conn: sqlite3.Connection, sql: str, values: Sequence) -> 
 
 # --8<-- [start:shape]
 def btree_shape(conn: sqlite3.Connection, name: str) -> tuple[int, int, int]:
-    """(levels, pages, average entries per leaf page) of one table or index B-tree.
+    """(levels, pages, average entries per leaf page) of one table or index
+    B-tree.
 
-    Reads SQLite's `dbstat` virtual table: one row per page, whose `path` says where the
-    page sits ('/' is the root, '/000/' its first child, '/000/01f/' a grandchild).
+    Reads SQLite's `dbstat` virtual table: one row per page, whose `path` says
+    where the page sits ('/' is the root, '/000/' its first child, '/000/01f/' a
+    grandchild).
     """
     sql = "SELECT path, pagetype, ncell FROM dbstat WHERE name = ?"
     pages = conn.execute(sql, (name,)).fetchall()
@@ -143,7 +160,8 @@ def insert_seconds(n: int, indexes: Sequence[str], repeat: int = 3) -> float:
 
     Args:
         n: How many rows to insert, in one transaction.
-        indexes: Column lists, one per index, such as `"email"` or `"country, age"`.
+        indexes: Column lists, one per index, such as `"email"` or `"country,
+            age"`.
         repeat: Runs to make; the fastest one counts (the run least disturbed by
             other programs on the machine).
     """
@@ -152,7 +170,8 @@ def insert_seconds(n: int, indexes: Sequence[str], repeat: int = 3) -> float:
 
 
 def timed_insert(rows: list[tuple], indexes: Sequence[str]) -> float:
-    """Seconds to insert `rows` in one transaction into a fresh, indexed table."""
+    """Seconds to insert `rows` in one transaction into a fresh, indexed
+    table."""
     with closing(users_db(0)) as conn:
         for i, columns in enumerate(indexes):
             conn.execute(f"CREATE INDEX idx_{i} ON users ({columns})")
@@ -172,7 +191,8 @@ if __name__ == "__main__":
     # --8<-- [start:toy_demo]
     keys = list(range(0, 2_000_000, 10))  # 200,000 sorted keys
     root = build_btree(keys, fanout=100)
-    print(search(root, 1_234_560), search(root, 1_234_561))  # (found, pages read)
+    # (found, pages read)
+    print(search(root, 1_234_560), search(root, 1_234_561))
     #> (True, 3) (False, 3)
     print(len(keys) // 100, "leaf pages a full scan would read")
     #> 2000 leaf pages a full scan would read
@@ -205,9 +225,11 @@ if __name__ == "__main__":
         wheres = [
             "country = ?",
             "country = ? AND age = ?",
-            "age = ? AND country = ?",  # the order you write them in does not matter
+            # the order you write them in does not matter
+            "age = ? AND country = ?",
             "country = ? AND age > ?",
-            "age = ?",  # no condition on the leftmost column: the index cannot help
+            # no condition on the leftmost column: the index cannot help
+            "age = ?",
         ]
         for where in wheres:
             print(query_plan(conn, f"SELECT * FROM users WHERE {where}"))
@@ -223,11 +245,14 @@ if __name__ == "__main__":
         conn.execute("CREATE INDEX idx_country_age ON users (country, age)")
         print(query_plan(conn, "SELECT age FROM users WHERE country = ?"))
         #> SEARCH users USING COVERING INDEX idx_country_age (country=?)
-        by_age = query_plan(conn, "SELECT * FROM users WHERE country = ? ORDER BY age")
+        by_age = query_plan(
+            conn, "SELECT * FROM users WHERE country = ? ORDER BY age"
+        )
         print(by_age)  # the index hands rows over already sorted by age
         #> SEARCH users USING INDEX idx_country_age (country=?)
         by_email = "SELECT * FROM users WHERE country = ? ORDER BY email"
-        print("USE TEMP B-TREE FOR ORDER BY" in query_plan(conn, by_email))  # a sort
+        # a sort
+        print("USE TEMP B-TREE FOR ORDER BY" in query_plan(conn, by_email))
         #> True
     # --8<-- [end:covering_demo]
 

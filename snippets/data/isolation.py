@@ -1,20 +1,24 @@
-"""Isolation and anomalies, reproduced with two real connections to one SQLite file.
+"""Isolation and anomalies, reproduced with two real connections to one SQLite
+file.
 
-What it teaches: what a transaction sees of another one. Each anomaly of the classic
-list (dirty read, non-repeatable read, phantom, lost update, write skew) is staged by
-interleaving the statements of two connections, step by step, in one thread, so every
-run is the same. SQLite prevents the dirty read (unless you opt into shared cache and
-`read_uncommitted`), gives a reader in WAL mode a stable snapshot (no non-repeatable
-read, no phantom), and refuses a second writer whose snapshot is stale (no lost update,
-no write skew inside transactions). What it cannot prevent is an application that reads
-and writes in separate transactions: that lost update is reproduced, then fixed with
+What it teaches: what a transaction sees of another one. Each anomaly of the
+classic list (dirty read, non-repeatable read, phantom, lost update, write skew)
+is staged by interleaving the statements of two connections, step by step, in
+one thread, so every run is the same. SQLite prevents the dirty read (unless you
+opt into shared cache and `read_uncommitted`), gives a reader in WAL mode a
+stable snapshot (no non-repeatable read, no phantom), and refuses a second
+writer whose snapshot is stale (no lost update, no write skew inside
+transactions). What it cannot prevent is an application that reads and writes in
+separate transactions: that lost update is reproduced, then fixed with
 optimistic locking (a version column) and with `BEGIN IMMEDIATE`.
 
-Read first: docs/data/transactions.md (BEGIN, COMMIT, ROLLBACK, the write-ahead log).
+Read first: docs/data/transactions.md (BEGIN, COMMIT, ROLLBACK, the write-ahead
+log).
 
-What it leaves out: the lock-based and multi-version machinery of server databases
-(row locks, SELECT ... FOR UPDATE, PostgreSQL's serializable snapshot isolation), which
-the page describes but SQLite, with one writer at a time, does not need.
+What it leaves out: the lock-based and multi-version machinery of server
+databases (row locks, SELECT ... FOR UPDATE, PostgreSQL's serializable snapshot
+isolation), which the page describes but SQLite, with one writer at a time, does
+not need.
 
 Run it: `python -m snippets.data.isolation`.
 """
@@ -37,7 +41,8 @@ CREATE TABLE doctors (name TEXT PRIMARY KEY, on_call INTEGER NOT NULL);
 INSERT INTO accounts (id, balance) VALUES (1, 100);
 INSERT INTO doctors VALUES ('alice', 1), ('bob', 1);
 """
-JOURNAL_MODES = {"wal", "delete"}  # write-ahead log, or the classic rollback journal
+# write-ahead log, or the classic rollback journal
+JOURNAL_MODES = {"wal", "delete"}
 
 
 def connect(path: str, timeout: float = 0.1) -> sqlite3.Connection:
@@ -63,7 +68,8 @@ def create_bank(path: str, journal_mode: str = "wal") -> None:
     if journal_mode not in JOURNAL_MODES:
         raise ValueError(f"journal_mode must be one of {sorted(JOURNAL_MODES)}")
     with closing(connect(path)) as conn:
-        conn.execute(f"PRAGMA journal_mode = {journal_mode}")  # stored in the file
+        # stored in the file
+        conn.execute(f"PRAGMA journal_mode = {journal_mode}")
         conn.executescript(SCHEMA)
 
 
@@ -78,7 +84,9 @@ def fresh_bank(journal_mode: str = "wal") -> Iterator[str]:
 
 def balance(conn: sqlite3.Connection) -> int:
     """The balance of account 1, as this connection sees it."""
-    return conn.execute("SELECT balance FROM accounts WHERE id = 1").fetchone()[0]
+    return conn.execute("SELECT balance FROM accounts WHERE id = 1").fetchone()[
+        0
+    ]
 
 
 # --8<-- [end:bank]
@@ -86,7 +94,8 @@ def balance(conn: sqlite3.Connection) -> int:
 
 # --8<-- [start:dirty_read]
 def read_during_uncommitted_write(path: str) -> int:
-    """A writer sets the balance to 0 without committing; what does a reader see?"""
+    """A writer sets the balance to 0 without committing; what does a reader
+    see?"""
     with closing(connect(path)) as writer, closing(connect(path)) as reader:
         writer.execute("BEGIN")
         writer.execute("UPDATE accounts SET balance = 0 WHERE id = 1")
@@ -97,7 +106,8 @@ def read_during_uncommitted_write(path: str) -> int:
 
 def read_uncommitted_in_shared_cache(path: str) -> int:
     """The same, with the one setup in which SQLite allows a dirty read."""
-    uri = f"{Path(path).resolve().as_uri()}?cache=shared"  # one shared page cache
+    # one shared page cache
+    uri = f"{Path(path).resolve().as_uri()}?cache=shared"
     with (
         closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as writer,
         closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as reader,
@@ -128,7 +138,8 @@ def read_twice(
     Args:
         path: The database file.
         query: What the reader runs, twice.
-        change: What the writer runs (and commits, in autocommit mode) in between.
+        change: What the writer runs (and commits, in autocommit mode) in
+            between.
         in_transaction: Wrap the reader's two queries in one BEGIN ... COMMIT.
     """
     with closing(connect(path)) as reader, closing(connect(path)) as writer:
@@ -159,12 +170,14 @@ def lost_update(path: str, *, in_transaction: bool) -> tuple[str, int]:
         if in_transaction:
             alice.execute("BEGIN")
             bob.execute("BEGIN")
-        seen_by_alice, seen_by_bob = balance(alice), balance(bob)  # both see 100
+        # both see 100
+        seen_by_alice, seen_by_bob = balance(alice), balance(bob)
         alice.execute(SET_BALANCE, (seen_by_alice + 50,))  # 150
         if alice.in_transaction:
             alice.execute("COMMIT")
         try:
-            bob.execute(SET_BALANCE, (seen_by_bob + 20,))  # 120 over Alice's 150?
+            # 120 over Alice's 150?
+            bob.execute(SET_BALANCE, (seen_by_bob + 20,))
         except sqlite3.OperationalError as exc:
             bob.execute("ROLLBACK")  # Bob must start over, from a fresh read
             return exc.sqlite_errorname, balance(alice)
@@ -183,22 +196,28 @@ class ConflictError(Exception):
 
 def read_account(conn: sqlite3.Connection) -> tuple[int, int]:
     """(balance, version) of account 1."""
-    return conn.execute("SELECT balance, version FROM accounts WHERE id = 1").fetchone()
+    return conn.execute(
+        "SELECT balance, version FROM accounts WHERE id = 1"
+    ).fetchone()
 
 
 def write_if_unchanged(
     conn: sqlite3.Connection, new_balance: int, version: int
 ) -> bool:
-    """Write `new_balance` only if the row is still at `version`; True if written."""
+    """Write `new_balance` only if the row is still at `version`; True if
+    written."""
     cursor = conn.execute(
         "UPDATE accounts SET balance = ?, version = version + 1"
-        " WHERE id = 1 AND version = ?",  # the check and the write: one statement
+        # the check and the write: one statement
+        " WHERE id = 1 AND version = ?",
         (new_balance, version),
     )
     return cursor.rowcount == 1  # 0 rows: someone wrote since we read
 
 
-def deposit_optimistic(conn: sqlite3.Connection, amount: int, attempts: int = 5) -> int:
+def deposit_optimistic(
+    conn: sqlite3.Connection, amount: int, attempts: int = 5
+) -> int:
     """Read, compute, write if unchanged; on a conflict, read again.
 
     Returns:
@@ -219,10 +238,12 @@ def deposit_optimistic(conn: sqlite3.Connection, amount: int, attempts: int = 5)
 
 # --8<-- [start:immediate]
 def deposit_immediate(conn: sqlite3.Connection, amount: int) -> int:
-    """Take the write lock first, then read and write: a second writer must wait.
+    """Take the write lock first, then read and write: a second writer must
+    wait.
 
     Raises:
-        sqlite3.OperationalError: "database is locked" if the lock stays taken for
+        sqlite3.OperationalError: "database is locked" if the lock stays taken
+            for
             longer than the connection's timeout.
     """
     conn.execute("BEGIN IMMEDIATE")  # the write lock, before the read
@@ -245,14 +266,19 @@ GO_OFF_CALL = "UPDATE doctors SET on_call = 0 WHERE name = ?"
 
 def on_call(conn: sqlite3.Connection) -> int:
     """How many doctors are on call, as this connection sees it."""
-    return conn.execute("SELECT COUNT(*) FROM doctors WHERE on_call = 1").fetchone()[0]
+    return conn.execute(
+        "SELECT COUNT(*) FROM doctors WHERE on_call = 1"
+    ).fetchone()[0]
 
 
-def write_skew(path: str, *, in_transaction: bool) -> tuple[tuple[int, int], str, int]:
+def write_skew(
+    path: str, *, in_transaction: bool
+) -> tuple[tuple[int, int], str, int]:
     """Alice and Bob each check that two doctors are on call, then each leaves.
 
     Returns:
-        What each saw, what happened to Bob's update, and how many doctors are on
+        What each saw, what happened to Bob's update, and how many doctors are
+        on
         call at the end (the rule says at least one).
     """
     with closing(connect(path)) as alice, closing(connect(path)) as bob:
@@ -264,7 +290,8 @@ def write_skew(path: str, *, in_transaction: bool) -> tuple[tuple[int, int], str
         if alice.in_transaction:
             alice.execute("COMMIT")
         try:
-            bob.execute(GO_OFF_CALL, ("bob",))  # on the strength of an old check
+            # on the strength of an old check
+            bob.execute(GO_OFF_CALL, ("bob",))
         except sqlite3.OperationalError as exc:
             bob.execute("ROLLBACK")
             return seen, exc.sqlite_errorname, on_call(alice)
@@ -282,18 +309,21 @@ if __name__ == "__main__":
     with fresh_bank() as path:
         print(read_during_uncommitted_write(path))  # the committed value
         #> 100
-        print(read_uncommitted_in_shared_cache(path))  # a value that never existed
+        # a value that never existed
+        print(read_uncommitted_in_shared_cache(path))
         #> 0
     # --8<-- [end:dirty_read_demo]
 
     # --8<-- [start:read_twice_demo]
-    with fresh_bank() as path:  # each statement its own transaction: values move
+    # each statement its own transaction: values move
+    with fresh_bank() as path:
         print(read_twice(path, BALANCE, DEPOSIT_50, in_transaction=False))
         #> ([(100,)], [(150,)])
     with fresh_bank() as path:  # one transaction: a stable snapshot (WAL)
         print(read_twice(path, BALANCE, DEPOSIT_50, in_transaction=True))
         #> ([(100,)], [(100,)])
-    with fresh_bank() as path:  # a new matching row appears between the reads...
+    # a new matching row appears between the reads...
+    with fresh_bank() as path:
         print(read_twice(path, RICH, OPEN_ACCOUNT, in_transaction=False))
         #> ([(1,)], [(1,), (2,)])
     with fresh_bank() as path:  # ...but not inside one transaction
@@ -305,7 +335,8 @@ if __name__ == "__main__":
     with fresh_bank(journal_mode="delete") as path:
         try:
             read_twice(path, BALANCE, DEPOSIT_50, in_transaction=True)
-        except sqlite3.OperationalError as exc:  # the writer waited 0.1 s, then gave up
+        # the writer waited 0.1 s, then gave up
+        except sqlite3.OperationalError as exc:
             print(exc)
             #> database is locked
     # --8<-- [end:rollback_journal_demo]
@@ -330,7 +361,8 @@ if __name__ == "__main__":
         #> (100, 1) (100, 1)
         print(write_if_unchanged(alice, alice_read[0] + 50, alice_read[1]))
         #> True
-        print(write_if_unchanged(bob, bob_read[0] + 20, bob_read[1]))  # conflict
+        # conflict
+        print(write_if_unchanged(bob, bob_read[0] + 20, bob_read[1]))
         #> False
         print(deposit_optimistic(bob, 20))  # read again, write again: attempt 1
         #> 1
@@ -361,7 +393,8 @@ if __name__ == "__main__":
         print(write_skew(path, in_transaction=False))  # nobody on call
         #> ((2, 2), 'committed', 0)
     with fresh_bank() as path:  # check and update in one transaction
-        print(write_skew(path, in_transaction=True))  # Bob refused, Alice's rule holds
+        # Bob refused, Alice's rule holds
+        print(write_skew(path, in_transaction=True))
         #> ((2, 2), 'SQLITE_BUSY_SNAPSHOT', 1)
     # --8<-- [end:write_skew_demo]
     # fmt: on

@@ -1,11 +1,11 @@
 """Other stores: documents, full-text search, and content-addressed objects.
 
 What it teaches: three shapes of storage beside rows and columns. JSON documents
-in SQLite, queried by field with `->>` and sped up by an index on that expression;
-an inverted index (tokens, postings) with BM25 ranking built from scratch, and
-checked against SQLite's FTS5; and object storage where the SHA-256 of the content
-is the key, so identical uploads are stored once, handed out through HMAC-signed
-URLs that expire.
+in SQLite, queried by field with `->>` and sped up by an index on that
+expression; an inverted index (tokens, postings) with BM25 ranking built from
+scratch, and checked against SQLite's FTS5; and object storage where the SHA-256
+of the content is the key, so identical uploads are stored once, handed out
+through HMAC-signed URLs that expire.
 
 Read first: docs/data/why_databases.md (durable writes) and
 docs/data/transactions.md.
@@ -23,13 +23,16 @@ import json
 import re
 import sqlite3
 
-ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)  # ->> arrived in SQLite 3.38.0
+# ->> arrived in SQLite 3.38.0
+ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def field_expression(field: str) -> str:
-    """The SQL that reads a top-level field; an index must use the same expression."""
-    if not FIELD.fullmatch(field):  # it becomes SQL text: allow plain names only
+    """The SQL that reads a top-level field; an index must use the same
+    expression."""
+    # it becomes SQL text: allow plain names only
+    if not FIELD.fullmatch(field):
         raise ValueError(f"not a plain field name: {field!r}")
     path = f"'$.{field}'"
     return f"body ->> {path}" if ARROW else f"json_extract(body, {path})"
@@ -48,13 +51,18 @@ class DocumentStore:
     def insert(self, document: dict[str, object]) -> int:
         """Store a document; return its id. NaN and infinity are refused."""
         body = json.dumps(document, allow_nan=False)  # NaN is not JSON
-        cursor = self._conn.execute("INSERT INTO docs (body) VALUES (?)", (body,))
+        cursor = self._conn.execute(
+            "INSERT INTO docs (body) VALUES (?)", (body,)
+        )
         return int(cursor.lastrowid)
 
     def find(self, field: str, value: object) -> list[dict[str, object]]:
         """Every document whose `field` equals `value`, in insertion order."""
-        sql = f"SELECT body FROM docs WHERE {field_expression(field)} = ? ORDER BY id"
-        return [json.loads(body) for (body,) in self._conn.execute(sql, (value,))]
+        where = field_expression(field)
+        sql = f"SELECT body FROM docs WHERE {where} = ? ORDER BY id"
+        return [
+            json.loads(body) for (body,) in self._conn.execute(sql, (value,))
+        ]
 
     def create_index(self, field: str) -> None:
         """Index the expression that find() uses for `field`."""
@@ -63,7 +71,8 @@ class DocumentStore:
         self._conn.execute(sql)
 
     def plan(self, field: str) -> str:
-        """How SQLite would run find(field, ...): EXPLAIN QUERY PLAN's detail."""
+        """How SQLite would run find(field, ...): EXPLAIN QUERY PLAN's
+        detail."""
         sql = f"SELECT body FROM docs WHERE {field_expression(field)} = ?"
         rows = self._conn.execute("EXPLAIN QUERY PLAN " + sql, (None,))
         return "; ".join(row[3] for row in rows)
@@ -79,8 +88,10 @@ WORD = re.compile(r"[^\W_]+")  # runs of letters and digits
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case words with accents removed, like FTS5's unicode61 tokenizer."""
-    decomposed = unicodedata.normalize("NFD", text.lower())  # é -> e + combining ´
+    """Lower-case words with accents removed, like FTS5's unicode61
+    tokenizer."""
+    # é -> e + combining ´
+    decomposed = unicodedata.normalize("NFD", text.lower())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return WORD.findall(plain)
 
@@ -112,7 +123,8 @@ class InvertedIndex:
     def search(
         self, query: str, k1: float = 1.2, b: float = 0.75
     ) -> list[tuple[int, float]]:
-        """Documents with any query term, best BM25 score first (FTS5's k1 and b)."""
+        """Documents with any query term, best BM25 score first (FTS5's k1 and
+        b)."""
         n = len(self.lengths)
         scores: dict[int, float] = {}
         for term in dict.fromkeys(tokenize(query)):  # each distinct term once
@@ -122,7 +134,8 @@ class InvertedIndex:
             average = sum(self.lengths.values()) / n
             for doc_id, tf in matches.items():
                 norm = k1 * (1 - b + b * self.lengths[doc_id] / average)
-                gain = idf * tf * (k1 + 1) / (tf + norm)  # saturates as tf grows
+                # saturates as tf grows
+                gain = idf * tf * (k1 + 1) / (tf + norm)
                 scores[doc_id] = scores.get(doc_id, 0.0) + gain
         return sorted(scores.items(), key=lambda hit: (-hit[1], hit[0]))
 
@@ -141,12 +154,16 @@ def fts5_available() -> bool:
     return True
 
 
-def fts5_search(documents: dict[int, str], query: str) -> list[tuple[int, float]]:
-    """The same search done by FTS5, scored by -bm25() so that higher is better."""
+def fts5_search(
+    documents: dict[int, str], query: str
+) -> list[tuple[int, float]]:
+    """The same search done by FTS5, scored by -bm25() so that higher is
+    better."""
     terms = dict.fromkeys(tokenize(query))
     if not terms:
         return []
-    match = " OR ".join(f'"{term}"' for term in terms)  # quoted: no query syntax
+    # quoted: no query syntax
+    match = " OR ".join(f'"{term}"' for term in terms)
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         conn.execute("CREATE VIRTUAL TABLE pages USING fts5(body)")
         rows = documents.items()
@@ -164,7 +181,8 @@ from pathlib import Path
 
 
 def fsync_directory(path: Path) -> None:
-    """Make the entries of a directory (new files, new folders, renames) durable."""
+    """Make the entries of a directory (new files, new folders, renames)
+    durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -213,7 +231,8 @@ class ObjectStore:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 os.fsync(file.fileno())  # 1. the bytes are on disk...
-            os.replace(temporary, path)  # 2. ...before the name: all or nothing...
+            # 2. ...before the name: all or nothing...
+            os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
             raise
@@ -230,7 +249,8 @@ class ObjectStore:
     def _path(self, key: str) -> Path:
         if not KEY.fullmatch(key):  # no "../" can reach the file system
             raise ValueError(f"not a SHA-256 key: {key!r}")
-        return self.root / key[:2] / key[2:]  # 256 folders, not a million files in one
+        # 256 folders, not a million files in one
+        return self.root / key[:2] / key[2:]
 
 
 # --8<-- [end:objects]
@@ -238,10 +258,12 @@ class ObjectStore:
 
 # --8<-- [start:hmac]
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    """HMAC-SHA256 from its definition, RFC 2104 section 2 (use hmac.new for real).
+    """HMAC-SHA256 from its definition, RFC 2104 section 2 (use hmac.new for
+    real).
 
-    "H(K XOR opad, H(K XOR ipad, text))", with the key padded to the hash's block
-    size (64 bytes for SHA-256), ipad the byte 0x36 repeated and opad 0x5C.
+    "H(K XOR opad, H(K XOR ipad, text))", with the key padded to the hash's
+    block size (64 bytes for SHA-256), ipad the byte 0x36 repeated and opad
+    0x5C.
     """
     block = 64
     if len(key) > block:  # "Applications that use keys longer than B bytes
@@ -288,7 +310,9 @@ def signature(secret: bytes, path: str, expires: str) -> str:
 def sign_url(secret: bytes, key: str, expires: int) -> str:
     """A URL that lets its holder GET one object until `expires` (Unix time)."""
     path = f"/objects/{key}"
-    return f"{path}?expires={expires}&sig={signature(secret, path, str(expires))}"
+    return (
+        f"{path}?expires={expires}&sig={signature(secret, path, str(expires))}"
+    )
 
 
 # --8<-- [end:signed_urls]
@@ -296,7 +320,8 @@ def sign_url(secret: bytes, key: str, expires: int) -> str:
 
 # --8<-- [start:verify_url]
 def verify_url(secret: bytes, url: str, now: int) -> str:
-    """Return the object key that `url` grants at time `now`, or raise why not."""
+    """Return the object key that `url` grants at time `now`, or raise why
+    not."""
     parts = urlsplit(url[:513])
     query = parse_qs(parts.query, keep_blank_values=True)
     path = OBJECT_PATH.fullmatch(parts.path)
@@ -307,7 +332,9 @@ def verify_url(secret: bytes, url: str, now: int) -> str:
         raise MalformedURL("expires must appear once, as digits")
     if not SIGNATURE.fullmatch(sig[0]):  # also keeps compare_digest to ASCII
         raise MalformedURL("sig must appear once, as 64 hex digits")
-    if not hmac.compare_digest(signature(secret, parts.path, expires[0]), sig[0]):
+    if not hmac.compare_digest(
+        signature(secret, parts.path, expires[0]), sig[0]
+    ):
         raise BadSignature("signature does not match")
     if now >= int(expires[0]):
         raise ExpiredURL(f"expired {now - int(expires[0])} s ago")
@@ -320,12 +347,18 @@ def verify_url(secret: bytes, url: str, now: int) -> str:
 if __name__ == "__main__":
     # fmt: off
     # --8<-- [start:demo_documents]
-    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+    with contextlib.closing(
+        sqlite3.connect(":memory:", isolation_level=None)
+    ) as conn:
         store = DocumentStore(conn)
         cities = ["Lyon", "Oslo", "Lima", "Pune"]
         for i in range(1000):
-            store.insert({"user": f"u{i}", "city": cities[i % 4], "age": 20 + i % 50})
-        store.insert({"user": "ada", "city": "London", "tags": ["math", "engines"]})
+            store.insert(
+                {"user": f"u{i}", "city": cities[i % 4], "age": 20 + i % 50}
+            )
+        store.insert(
+            {"user": "ada", "city": "London", "tags": ["math", "engines"]}
+        )
         print(store.find("city", "London"))
         #> [{'user': 'ada', 'city': 'London', 'tags': ['math', 'engines']}]
         print(store.plan("city"))
@@ -340,10 +373,12 @@ if __name__ == "__main__":
     # --8<-- [start:demo_search]
     pages = {
         1: "SQLite is a small, fast, self-contained SQL database engine.",
-        2: "A write-ahead log makes a database commit durable: fsync the log first.",
-        3: "Full-text search ranks documents with BM25, which rewards rare terms.",
-        4: "A log-structured store appends to its log; compaction rewrites the log"
-        " and drops old log records.",
+        2: "A write-ahead log makes a database commit durable: fsync the log"
+        " first.",
+        3: "Full-text search ranks documents with BM25, which rewards rare"
+        " terms.",
+        4: "A log-structured store appends to its log; compaction rewrites"
+        " the log and drops old log records.",
         5: "A cache keeps hot data in memory, in front of the database.",
     }
     index = InvertedIndex()
@@ -358,7 +393,8 @@ if __name__ == "__main__":
         theirs = fts5_search(pages, "durable log")
         print([doc_id for doc_id, _ in theirs])
         #> [2, 4]
-        print(all(math.isclose(a[1], b[1]) for a, b in zip(ours, theirs, strict=True)))
+        pairs = zip(ours, theirs, strict=True)
+        print(all(math.isclose(a[1], b[1]) for a, b in pairs))
         #> True
     # --8<-- [end:demo_search]
 
@@ -376,7 +412,8 @@ if __name__ == "__main__":
     # --8<-- [end:demo_objects]
 
     # --8<-- [start:demo_urls]
-    secret = bytes(range(32))  # in real life: secrets.token_bytes(32), kept secret
+    # in real life: secrets.token_bytes(32), kept secret
+    secret = bytes(range(32))
     url = sign_url(secret, first, expires=1_700_000_600)
     print(verify_url(secret, url, now=1_700_000_000) == first)
     #> True

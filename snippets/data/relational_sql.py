@@ -1,18 +1,20 @@
-"""The relational model in SQLite: schema, constraints, joins, normalization, injection.
+"""The relational model in SQLite: schema, constraints, joins, normalization,
+injection.
 
-What it teaches: a denormalized table that repeats facts and so contradicts itself after
-an update (an update anomaly); the same data normalized into four tables whose
-constraints (NOT NULL, UNIQUE, CHECK, FOREIGN KEY) let the database refuse bad rows;
-inner and left joins that put the facts back together; and SQL injection, shown working
-against a query built by pasting strings and failing against a parameterized query.
+What it teaches: a denormalized table that repeats facts and so contradicts
+itself after an update (an update anomaly); the same data normalized into four
+tables whose constraints (NOT NULL, UNIQUE, CHECK, FOREIGN KEY) let the database
+refuse bad rows; inner and left joins that put the facts back together; and SQL
+injection, shown working against a query built by pasting strings and failing
+against a parameterized query.
 
-Read first: docs/data/why_databases.md (why a database at all). Every connection here is
-an in-memory SQLite database from the standard library's `sqlite3`, opened in autocommit
-mode (`isolation_level=None`) so that each statement is its own transaction; the pages
-on transactions and isolation take over from there.
+Read first: docs/data/why_databases.md (why a database at all). Every connection
+here is an in-memory SQLite database from the standard library's `sqlite3`,
+opened in autocommit mode (`isolation_level=None`) so that each statement is its
+own transaction; the pages on transactions and isolation take over from there.
 
-What it leaves out: transactions and concurrency, indexes (next page), SQLite's flexible
-typing beyond one pitfall, views, triggers, and any ORM.
+What it leaves out: transactions and concurrency, indexes (next page), SQLite's
+flexible typing beyond one pitfall, views, triggers, and any ORM.
 
 Run it: `python -m snippets.data.relational_sql`.
 """
@@ -27,7 +29,8 @@ CREATE TABLE order_lines (
     product TEXT, price_cents INTEGER, quantity INTEGER
 );
 """
-FLAT_ROWS = [  # one row per product per order: Ada's city is written three times
+# one row per product per order: Ada's city is written three times
+FLAT_ROWS = [
     (1, "ada@example.com", "London", "keyboard", 4999, 1),
     (1, "ada@example.com", "London", "mouse", 1999, 2),
     (2, "ada@example.com", "London", "monitor", 17999, 1),
@@ -39,13 +42,18 @@ def open_flat() -> sqlite3.Connection:
     """An in-memory database holding the denormalized `order_lines` table."""
     conn = sqlite3.connect(":memory:", isolation_level=None)  # autocommit
     conn.executescript(FLAT_SCHEMA)
-    conn.executemany("INSERT INTO order_lines VALUES (?, ?, ?, ?, ?, ?)", FLAT_ROWS)
+    conn.executemany(
+        "INSERT INTO order_lines VALUES (?, ?, ?, ?, ?, ?)", FLAT_ROWS
+    )
     return conn
 
 
 def cities_of(conn: sqlite3.Connection, email: str) -> list[str]:
     """Every city the flat table records for one customer."""
-    sql = "SELECT DISTINCT customer_city FROM order_lines WHERE customer_email = ?"
+    sql = (
+        "SELECT DISTINCT customer_city FROM order_lines"
+        " WHERE customer_email = ?"
+    )
     return sorted(city for (city,) in conn.execute(sql, (email,)))
 
 
@@ -88,7 +96,11 @@ SEED = {
         (2, "alan@example.com", "Alan Turing", "Manchester"),
         (3, "grace@example.com", "Grace Hopper", "Arlington"),  # no orders yet
     ],
-    "products": [(1, "keyboard", 4999), (2, "mouse", 1999), (3, "monitor", 17999)],
+    "products": [
+        (1, "keyboard", 4999),
+        (2, "mouse", 1999),
+        (3, "monitor", 17999),
+    ],
     "orders": [(1, 1), (2, 1), (3, 2)],
     "order_items": [
         (1, 1, 1, 4999),
@@ -96,7 +108,10 @@ SEED = {
         (2, 3, 1, 17999),
         (3, 1, 1, 4999),
     ],
-    "api_keys": [("payments", "tok-payments-7f3a"), ("email", "tok-email-91c2")],
+    "api_keys": [
+        ("payments", "tok-payments-7f3a"),
+        ("email", "tok-email-91c2"),
+    ],
 }
 
 
@@ -104,12 +119,14 @@ def open_shop(*, foreign_keys: bool = True) -> sqlite3.Connection:
     """An in-memory shop: the normalized schema, loaded with `SEED`.
 
     Args:
-        foreign_keys: Turn on `PRAGMA foreign_keys` (SQLite leaves it off by default).
+        foreign_keys: Turn on `PRAGMA foreign_keys` (SQLite leaves it off by
+            default).
     """
     conn = sqlite3.connect(":memory:", isolation_level=None)  # autocommit
     conn.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
     conn.executescript(SCHEMA)
-    for table, rows in SEED.items():  # table names come from our code, never input
+    # table names come from our code, never input
+    for table, rows in SEED.items():
         marks = ", ".join("?" * len(rows[0]))
         conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
     return conn
@@ -119,8 +136,11 @@ def open_shop(*, foreign_keys: bool = True) -> sqlite3.Connection:
 
 
 # --8<-- [start:constraints]
-def try_statement(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> str:
-    """Run one statement; say whether the database accepted it, and if not, why."""
+def try_statement(
+    conn: sqlite3.Connection, sql: str, params: tuple = ()
+) -> str:
+    """Run one statement; say whether the database accepted it, and if not,
+    why."""
     try:
         conn.execute(sql, params)
     except sqlite3.IntegrityError as exc:  # a constraint said no
@@ -202,21 +222,30 @@ if __name__ == "__main__":
         flat.execute(
             "UPDATE order_lines SET customer_city = 'Paris' WHERE order_id = 2"
         )
-        print(cities_of(flat, "ada@example.com"))  # now the table contradicts itself
+        # now the table contradicts itself
+        print(cities_of(flat, "ada@example.com"))
         #> ['London', 'Paris']
     # --8<-- [end:flat_demo]
 
     # --8<-- [start:constraints_demo]
     with closing(open_shop()) as conn:
-        add_customer = "INSERT INTO customers (email, name, city) VALUES (?, ?, ?)"
+        add_customer = (
+            "INSERT INTO customers (email, name, city) VALUES (?, ?, ?)"
+        )
         print(try_statement(conn, add_customer, (None, "Nobody", "Oslo")))
         #> rejected: NOT NULL constraint failed: customers.email
-        print(try_statement(conn, add_customer, ("ada@example.com", "Ada 2", "Rome")))
+        print(
+            try_statement(
+                conn, add_customer, ("ada@example.com", "Ada 2", "Rome")
+            )
+        )
         #> rejected: UNIQUE constraint failed: customers.email
         add_product = "INSERT INTO products (name, price_cents) VALUES (?, ?)"
         print(try_statement(conn, add_product, ("refund", -500)))
         #> rejected: CHECK constraint failed: price_cents >= 0
-        print(try_statement(conn, "INSERT INTO orders (customer_id) VALUES (99)"))
+        print(
+            try_statement(conn, "INSERT INTO orders (customer_id) VALUES (99)")
+        )
         #> rejected: FOREIGN KEY constraint failed
     # --8<-- [end:constraints_demo]
 
@@ -224,7 +253,9 @@ if __name__ == "__main__":
     with closing(open_shop(foreign_keys=False)) as conn:
         print(conn.execute("PRAGMA foreign_keys").fetchone())  # 0: not enforced
         #> (0,)
-        print(try_statement(conn, "INSERT INTO orders (customer_id) VALUES (99)"))
+        print(
+            try_statement(conn, "INSERT INTO orders (customer_id) VALUES (99)")
+        )
         #> accepted
     # --8<-- [end:foreign_keys_off]
 
@@ -244,10 +275,12 @@ if __name__ == "__main__":
 
     # --8<-- [start:normalized_update_demo]
     with closing(open_shop()) as conn:
-        conn.execute("UPDATE customers SET city = 'Paris' WHERE id = 1")  # one row
+        # one row
+        conn.execute("UPDATE customers SET city = 'Paris' WHERE id = 1")
         sql = """SELECT o.id, c.city FROM orders AS o
                  JOIN customers AS c ON c.id = o.customer_id WHERE c.id = 1"""
-        print(conn.execute(sql).fetchall())  # every order of Ada's sees the move
+        # every order of Ada's sees the move
+        print(conn.execute(sql).fetchall())
         #> [(1, 'Paris'), (2, 'Paris')]
     # --8<-- [end:normalized_update_demo]
 
@@ -256,7 +289,8 @@ if __name__ == "__main__":
         attack = "' OR '1'='1"
         print(lookup_sql_unsafe(attack))
         #> SELECT name, city FROM customers WHERE email = '' OR '1'='1'
-        print([name for name, _ in find_customer_unsafe(conn, attack)])  # everyone
+        # everyone
+        print([name for name, _ in find_customer_unsafe(conn, attack)])
         #> ['Ada Lovelace', 'Alan Turing', 'Grace Hopper']
         print(find_customer(conn, attack))  # nobody has that odd email address
         #> []

@@ -1,12 +1,13 @@
 """Transactions: all or nothing, durable once committed, and safe from a crash.
 
-What it teaches: a money transfer as one SQLite transaction that commits whole or
-rolls back whole (on a constraint failure or an exception midway); how Python's
-sqlite3 module opens and ends transactions (isolation_level, `with conn:`, BEGIN
-IMMEDIATE); the transaction's states as a table checked against SQLite itself;
-what the write-ahead log file holds, read byte by byte; and a real child process
-killed with SIGKILL in the middle of a transaction, after its uncommitted changes
-have reached the disk, leaving no half-written change behind.
+What it teaches: a money transfer as one SQLite transaction that commits whole
+or rolls back whole (on a constraint failure or an exception midway); how
+Python's sqlite3 module opens and ends transactions (isolation_level, `with
+conn:`, BEGIN IMMEDIATE); the transaction's states as a table checked against
+SQLite itself; what the write-ahead log file holds, read byte by byte; and a
+real child process killed with SIGKILL in the middle of a transaction, after its
+uncommitted changes have reached the disk, leaving no half-written change
+behind.
 
 Read first: docs/data/why_databases.md (records, checksums, fsync).
 
@@ -27,19 +28,27 @@ CREATE TABLE accounts (
 )"""
 
 
-def create_bank(path: str, balances: dict[str, int], journal: str = "DELETE") -> None:
-    """Create the accounts table in a new database file, with opening balances."""
+def create_bank(
+    path: str, balances: dict[str, int], journal: str = "DELETE"
+) -> None:
+    """Create the accounts table in a new database file, with opening
+    balances."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA page_size = 4096")
-        conn.execute(f"PRAGMA journal_mode = {journal}")  # DELETE (rollback) or WAL
+        # DELETE (rollback) or WAL
+        conn.execute(f"PRAGMA journal_mode = {journal}")
         conn.execute(SCHEMA)
         with conn:  # commits the inserts (or rolls them back on an error)
-            conn.executemany("INSERT INTO accounts VALUES (?, ?)", balances.items())
+            conn.executemany(
+                "INSERT INTO accounts VALUES (?, ?)", balances.items()
+            )
 
 
 def balances(conn: sqlite3.Connection) -> dict[str, int]:
     """Every account's balance, by owner."""
-    return dict(conn.execute("SELECT owner, balance FROM accounts ORDER BY owner"))
+    return dict(
+        conn.execute("SELECT owner, balance FROM accounts ORDER BY owner")
+    )
 
 
 # --8<-- [end:bank]
@@ -64,12 +73,14 @@ def transfer(
     """
     credit = "UPDATE accounts SET balance = balance + ? WHERE owner = ?"
     debit = "UPDATE accounts SET balance = balance - ? WHERE owner = ?"
-    with conn:  # the block succeeds: COMMIT. It raises: ROLLBACK, then re-raise.
+    # the block succeeds: COMMIT. It raises: ROLLBACK, then re-raise.
+    with conn:
         if conn.execute(credit, (amount, target)).rowcount != 1:
             raise UnknownAccount(target)
         if fail:
             raise RuntimeError(f"failed after crediting {target}")
-        if conn.execute(debit, (amount, source)).rowcount != 1:  # may break the CHECK
+        # may break the CHECK
+        if conn.execute(debit, (amount, source)).rowcount != 1:
             raise UnknownAccount(source)
 
 
@@ -98,7 +109,9 @@ def next_state(state: str, event: str) -> str:
     try:
         return TRANSITIONS[(state, event)]
     except KeyError:
-        raise IllegalTransition(f"{event} is not allowed in state {state!r}") from None
+        raise IllegalTransition(
+            f"{event} is not allowed in state {state!r}"
+        ) from None
 
 
 # --8<-- [end:states]
@@ -109,7 +122,9 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
+def transaction(
+    conn: sqlite3.Connection, mode: str = "IMMEDIATE"
+) -> Iterator[None]:
     """BEGIN <mode> ... COMMIT, or ROLLBACK if the block raises.
 
     For a connection opened with isolation_level=None, where Python never
@@ -133,10 +148,11 @@ def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[N
 import struct
 from typing import NamedTuple
 
-# Header: magic, format version, page size, checkpoint number, 2 salts, 2 checksums.
+# Header: magic, format version, page size, checkpoint number, 2 salts, 2
+# checksums.
 WAL_HEADER = struct.Struct(">8I")
-# Frame: page number, database size in pages for a commit frame (else 0), 2 salts,
-# 2 checksums; then one page of data.
+# Frame: page number, database size in pages for a commit frame (else 0), 2
+# salts, 2 checksums; then one page of data.
 FRAME_HEADER = struct.Struct(">6I")
 
 
@@ -149,7 +165,8 @@ class WalSummary(NamedTuple):
 
 
 def read_wal(path: str) -> WalSummary:
-    """Count the frames of a database's -wal file that belong to the current log."""
+    """Count the frames of a database's -wal file that belong to the current
+    log."""
     with open(path + "-wal", "rb") as wal:
         data = wal.read()
     if len(data) < WAL_HEADER.size:
@@ -178,9 +195,12 @@ from multiprocessing.connection import Connection
 
 
 class ChildProcess:
-    """A forked child running `target(*args, pipe)`; close() kills it with SIGKILL."""
+    """A forked child running `target(*args, pipe)`; close() kills it with
+    SIGKILL."""
 
-    def __init__(self, target: Callable[..., None], args: tuple[object, ...]) -> None:
+    def __init__(
+        self, target: Callable[..., None], args: tuple[object, ...]
+    ) -> None:
         context = multiprocessing.get_context("fork")  # POSIX: shares our code
         self._pipe, theirs = context.Pipe()
         self._process = context.Process(target=target, args=(*args, theirs))
@@ -195,7 +215,8 @@ class ChildProcess:
         return self._pipe.recv()
 
     def close(self) -> None:
-        """SIGKILL the child (no cleanup runs in it), reap it, close the pipe."""
+        """SIGKILL the child (no cleanup runs in it), reap it, close the
+        pipe."""
         if self.exit_code is None:
             self._process.kill()
             self._process.join(30)
@@ -205,11 +226,17 @@ class ChildProcess:
 
 
 def debit_all_then_wait(path: str, pipe: Connection) -> None:
-    """Child: debit every account in one transaction, report, and never commit."""
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        conn.execute("PRAGMA cache_size = 2")  # 2 pages: changes spill to the files
+    """Child: debit every account in one transaction, report, and never
+    commit."""
+    with contextlib.closing(
+        sqlite3.connect(path, isolation_level=None)
+    ) as conn:
+        # 2 pages: changes spill to the files
+        conn.execute("PRAGMA cache_size = 2")
         conn.execute("BEGIN")
-        rows = conn.execute("UPDATE accounts SET balance = balance - 1").rowcount
+        rows = conn.execute(
+            "UPDATE accounts SET balance = balance - 1"
+        ).rowcount
         pipe.send(f"updated {rows} rows, not committed")
         pipe.poll(30)  # SIGKILL arrives while we wait here
 
@@ -219,7 +246,8 @@ def debit_all_then_wait(path: str, pipe: Connection) -> None:
 
 # --8<-- [start:transfers_child]
 def transfer_forever(path: str, pipe: Connection) -> None:
-    """Child: move 1 from alice to bob again and again, acknowledging each commit."""
+    """Child: move 1 from alice to bob again and again, acknowledging each
+    commit."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
         for i in range(100_000):
             transfer(conn, "alice", "bob", 1)
@@ -243,7 +271,8 @@ if __name__ == "__main__":
             print(balances(conn))
             #> {'alice': 70, 'bob': 80}
             try:
-                transfer(conn, "alice", "bob", 500)  # bob credited, then alice's CHECK
+                # bob credited, then alice's CHECK
+                transfer(conn, "alice", "bob", 500)
             except sqlite3.IntegrityError as error:
                 print("refused:", error)
                 #> refused: CHECK constraint failed: balance >= 0
@@ -262,19 +291,25 @@ if __name__ == "__main__":
         create_bank(path, {"alice": 100, "bob": 50})
         with contextlib.closing(sqlite3.connect(path)) as conn:  # the default
             conn.execute("SELECT * FROM accounts").fetchall()
-            print(repr(conn.isolation_level), conn.in_transaction)  # no BEGIN yet
+            # no BEGIN yet
+            print(repr(conn.isolation_level), conn.in_transaction)
             #> '' False
             conn.execute("UPDATE accounts SET balance = 0 WHERE owner = 'bob'")
             print(conn.in_transaction)  # Python sent BEGIN before the UPDATE
             #> True
-        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-            print(balances(conn))  # close() without commit() threw bob's update away
+        with contextlib.closing(
+            sqlite3.connect(path, isolation_level=None)
+        ) as conn:
+            # close() without commit() threw bob's update away
+            print(balances(conn))
             #> {'alice': 100, 'bob': 50}
             conn.execute("UPDATE accounts SET balance = 0 WHERE owner = 'bob'")
             print(conn.in_transaction)  # autocommit: committed already
             #> False
             with transaction(conn, "IMMEDIATE"):
-                conn.execute("UPDATE accounts SET balance = 1 WHERE owner = 'bob'")
+                conn.execute(
+                    "UPDATE accounts SET balance = 1 WHERE owner = 'bob'"
+                )
                 print(conn.in_transaction)
                 #> True
             print(balances(conn))
@@ -292,7 +327,9 @@ if __name__ == "__main__":
     except IllegalTransition as error:
         print(error)
         #> COMMIT is not allowed in state 'autocommit'
-    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+    with contextlib.closing(
+        sqlite3.connect(":memory:", isolation_level=None)
+    ) as conn:
         try:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as error:
@@ -309,12 +346,14 @@ if __name__ == "__main__":
                 before = db_file.read()
             transfer(conn, "alice", "bob", 30)  # committed
             with open(path, "rb") as db_file:
-                print(db_file.read() == before)  # the database file is untouched...
+                # the database file is untouched...
+                print(db_file.read() == before)
                 #> True
             print(read_wal(path))  # ...the change is one page in the WAL
             #> WalSummary(page_size=4096, frames=1, commits=1)
             with contextlib.closing(sqlite3.connect(path)) as reader:
-                print(balances(reader))  # other connections read it from the WAL
+                # other connections read it from the WAL
+                print(balances(reader))
                 #> {'alice': 70, 'bob': 80}
             print(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
             #> (0, 1, 1)
@@ -329,15 +368,20 @@ if __name__ == "__main__":
         create_bank(path, {f"customer-{i:04d}": 100 for i in range(2000)})
         with open(path, "rb") as db_file:
             before = db_file.read()
-        with contextlib.closing(ChildProcess(debit_all_then_wait, (path,))) as child:
+        with contextlib.closing(
+            ChildProcess(debit_all_then_wait, (path,))
+        ) as child:
             print(child.receive())
             #> updated 2000 rows, not committed
             with open(path, "rb") as db_file:
-                print(db_file.read() != before)  # uncommitted pages are on disk!
+                # uncommitted pages are on disk!
+                print(db_file.read() != before)
                 #> True
-        print(child.exit_code, os.path.exists(path + "-journal"))  # a hot journal
+        # a hot journal
+        print(child.exit_code, os.path.exists(path + "-journal"))
         #> -9 True
-        with contextlib.closing(sqlite3.connect(path)) as conn:  # recovery runs here
+        # recovery runs here
+        with contextlib.closing(sqlite3.connect(path)) as conn:
             print(sum(balances(conn).values()))
             #> 200000
             print(conn.execute("PRAGMA integrity_check").fetchone()[0])
@@ -349,11 +393,16 @@ if __name__ == "__main__":
     # --8<-- [start:demo_kill_wal]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bank.db")
-        create_bank(path, {f"customer-{i:04d}": 100 for i in range(2000)}, "WAL")
-        with contextlib.closing(ChildProcess(debit_all_then_wait, (path,))) as child:
+        create_bank(
+            path, {f"customer-{i:04d}": 100 for i in range(2000)}, "WAL"
+        )
+        with contextlib.closing(
+            ChildProcess(debit_all_then_wait, (path,))
+        ) as child:
             child.receive()
             wal = read_wal(path)
-            print(wal.frames > 0, wal.commits)  # pages in the WAL, no commit frame
+            # pages in the WAL, no commit frame
+            print(wal.frames > 0, wal.commits)
             #> True 0
             with contextlib.closing(sqlite3.connect(path)) as reader:
                 print(sum(balances(reader).values()))  # a reader meanwhile

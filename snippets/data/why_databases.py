@@ -4,11 +4,11 @@ What it teaches: the smallest durable storage engine. Every put appends one
 length-prefixed record with a CRC-32 to a log file and fsyncs it; an in-memory
 index (the "keydir", as Bitcask calls it) maps each key to its latest record.
 Opening the store replays the log: a record torn by a crash is detected by its
-length or its checksum, cut off, and never returned; damage before the last record
-makes opening fail instead, since cutting there would drop good records. A child
-process killed with SIGKILL in the middle of a write shows the first; one flipped
-bit shows the second. Then the same API backed by a SQLite table, to see what a
-real database adds on top.
+length or its checksum, cut off, and never returned; damage before the last
+record makes opening fail instead, since cutting there would drop good records.
+A child process killed with SIGKILL in the middle of a write shows the first;
+one flipped bit shows the second. Then the same API backed by a SQLite table, to
+see what a real database adds on top.
 
 Read first: the journey of a request (docs/journey.md), for where the database
 sits in a backend.
@@ -27,8 +27,10 @@ import zlib
 from typing import NamedTuple
 
 HEADER = struct.Struct(">III")  # CRC-32, key length, value length (big-endian)
-TOMBSTONE = 0xFFFF_FFFF  # a value length no real value has: "this key was deleted"
-MAX_KEY = 1024  # limits: a corrupted length field must not make us read gigabytes
+# a value length no real value has: "this key was deleted"
+TOMBSTONE = 0xFFFF_FFFF
+# limits: a corrupted length field must not make us read gigabytes
+MAX_KEY = 1024
 MAX_VALUE = 16 * 1024 * 1024
 
 
@@ -71,7 +73,8 @@ class ChecksumMismatch(CorruptRecord):
 
 
 def decode_record(data: bytes, offset: int) -> tuple[Record, int]:
-    """Read the record that starts at `offset`; return it and where the next starts.
+    """Read the record that starts at `offset`; return it and where the next
+    starts.
 
     Raises:
         TornRecord: the data ends before the record does.
@@ -79,18 +82,25 @@ def decode_record(data: bytes, offset: int) -> tuple[Record, int]:
     """
     start = offset + HEADER.size
     if start > len(data):
-        raise TornRecord(f"offset {offset}: {len(data) - offset} of 12 header bytes")
+        raise TornRecord(
+            f"offset {offset}: {len(data) - offset} of 12 header bytes"
+        )
     crc, key_length, value_length = HEADER.unpack_from(data, offset)
     size = 0 if value_length == TOMBSTONE else value_length
-    if not 0 < key_length <= MAX_KEY or size > MAX_VALUE:  # check before trusting
-        raise CorruptRecord(f"offset {offset}: impossible lengths {key_length}, {size}")
+    # check before trusting
+    if not 0 < key_length <= MAX_KEY or size > MAX_VALUE:
+        raise CorruptRecord(
+            f"offset {offset}: impossible lengths {key_length}, {size}"
+        )
     end = start + key_length + size
     if end > len(data):
         raise TornRecord(f"offset {offset}: record needs {end - offset} bytes")
     if zlib.crc32(data[offset + 4 : end]) != crc:
         raise ChecksumMismatch(f"offset {offset}: CRC-32 does not match")
     key = data[start : start + key_length]
-    value = None if value_length == TOMBSTONE else data[start + key_length : end]
+    value = (
+        None if value_length == TOMBSTONE else data[start + key_length : end]
+    )
     return Record(key, value), end
 
 
@@ -107,7 +117,8 @@ class Recovery(NamedTuple):
 
 
 def scan_log(data: bytes) -> Recovery:
-    """Replay a log from the start; stop at the first record that is not intact."""
+    """Replay a log from the start; stop at the first record that is not
+    intact."""
     records: list[tuple[int, Record]] = []
     offset = 0
     while offset < len(data):
@@ -141,7 +152,8 @@ import re
 
 
 class CorruptLog(Exception):
-    """A bad record with intact records after it: cutting there would lose them."""
+    """A bad record with intact records after it: cutting there would lose
+    them."""
 
 
 # Where a record can start: its bytes 4 to 7 hold a key length of 1 to 1024.
@@ -174,7 +186,9 @@ def check_tail(data: bytes, recovery: Recovery) -> None:
         return
     found = next_intact_record(data, recovery.valid_end)
     if found is not None:
-        raise CorruptLog(f"{recovery.problem}; an intact record follows at {found}")
+        raise CorruptLog(
+            f"{recovery.problem}; an intact record follows at {found}"
+        )
 
 
 # --8<-- [end:tail]
@@ -217,7 +231,8 @@ def open_log(path: str) -> tuple[int, Recovery]:
     """Open (or create) a log file, replay it, and cut off a torn tail.
 
     Raises:
-        CorruptLog: a bad record with intact ones after it; the file is untouched.
+        CorruptLog: a bad record with intact ones after it; the file is
+            untouched.
     """
     new = not os.path.exists(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -242,21 +257,26 @@ def open_log(path: str) -> tuple[int, Recovery]:
 
 # --8<-- [start:reader]
 class LogReader:
-    """Opens a log, keeps its index in memory, and answers reads from the file."""
+    """Opens a log, keeps its index in memory, and answers reads from the
+    file."""
 
     def __init__(self, path: str) -> None:
         self._fd, self.recovery = open_log(path)
-        self._index = build_index(self.recovery)  # key -> (offset, size) of its record
+        # key -> (offset, size) of its record
+        self._index = build_index(self.recovery)
         self._end = self.recovery.valid_end  # invariant: the log's size
 
     def get(self, key: bytes) -> bytes | None:
-        """Return the latest value of `key`, its checksum verified again, or None."""
+        """Return the latest value of `key`, its checksum verified again, or
+        None."""
         if key not in self._index:
             return None
         offset, size = self._index[key]
         record, _ = decode_record(os.pread(self._open_fd(), size, offset), 0)
         if record.key != key:  # another process appended behind our back
-            raise CorruptRecord(f"offset {offset} holds {record.key!r}, not {key!r}")
+            raise CorruptRecord(
+                f"offset {offset} holds {record.key!r}, not {key!r}"
+            )
         return record.value
 
     def keys(self) -> list[bytes]:
@@ -301,7 +321,8 @@ class LogStore(LogReader):
             write_all(self._open_fd(), record, self._piece_size)
             os.fsync(self._fd)  # on disk (if the drive keeps its promise) now
         except OSError:
-            self.close()  # fail-stop: after a failed fsync only a replay is trustworthy
+            # fail-stop: after a failed fsync only a replay is trustworthy
+            self.close()
             raise
         if value is None:
             self._index.pop(key, None)
@@ -315,7 +336,8 @@ class LogStore(LogReader):
 
 # --8<-- [start:compact]
 def compact_log(path: str) -> None:
-    """Rewrite a closed log with only its live records, and swap it in atomically."""
+    """Rewrite a closed log with only its live records, and swap it in
+    atomically."""
     with open(path, "rb") as log:
         data = log.read()
     recovery = scan_log(data)
@@ -346,7 +368,8 @@ class SqliteStore:
         # isolation_level=None: no implicit BEGIN; each statement commits alone.
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")  # fsync the WAL at every commit
+        # fsync the WAL at every commit
+        self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS kv"
             " (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
@@ -366,12 +389,17 @@ class SqliteStore:
 
     def get(self, key: bytes) -> bytes | None:
         """Return the value of `key`, or None."""
-        row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        row = self._db.execute(
+            "SELECT value FROM kv WHERE key = ?", (key,)
+        ).fetchone()
         return None if row is None else row[0]
 
     def keys(self) -> list[bytes]:
         """Every key, sorted (the primary key's B-tree is already in order)."""
-        return [key for (key,) in self._db.execute("SELECT key FROM kv ORDER BY key")]
+        return [
+            key
+            for (key,) in self._db.execute("SELECT key FROM kv ORDER BY key")
+        ]
 
     def close(self) -> None:
         """Close the connection (a `with` block on it would only commit)."""
@@ -383,7 +411,8 @@ class SqliteStore:
 
 # --8<-- [start:sqlite_more]
 def prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest key above every key that starts with `prefix` (None: no bound)."""
+    """The smallest key above every key that starts with `prefix` (None: no
+    bound)."""
     stripped = prefix.rstrip(b"\xff")
     if not stripped:
         return None
@@ -395,13 +424,15 @@ class RichSqliteStore(SqliteStore):
 
     def put_many(self, items: list[tuple[bytes, bytes]]) -> None:
         """Store every pair, or none of them if any one fails."""
-        with self._db:  # the connection as a context manager: COMMIT or ROLLBACK
+        # the connection as a context manager: COMMIT or ROLLBACK
+        with self._db:
             self._db.execute("BEGIN")
             for key, value in items:
                 self.put(key, value)
 
     def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
-        """Every pair whose key starts with `prefix`, in key order: a range scan."""
+        """Every pair whose key starts with `prefix`, in key order: a range
+        scan."""
         end = prefix_end(prefix)
         if end is None:
             sql, parameters = "WHERE key >= ?", (prefix,)
@@ -411,8 +442,11 @@ class RichSqliteStore(SqliteStore):
         return self._db.execute(query, parameters).fetchall()
 
     def plan(self, sql: str, parameters: tuple[object, ...]) -> str:
-        """How SQLite will run `sql`: the detail column of EXPLAIN QUERY PLAN."""
-        rows = self._db.execute("EXPLAIN QUERY PLAN " + sql, parameters).fetchall()
+        """How SQLite will run `sql`: the detail column of EXPLAIN QUERY
+        PLAN."""
+        rows = self._db.execute(
+            "EXPLAIN QUERY PLAN " + sql, parameters
+        ).fetchall()
         return "; ".join(row[3] for row in rows)
 
 
@@ -431,12 +465,15 @@ def kill_after_messages(
     messages: int,
     timeout: float = 30,
 ) -> tuple[list[object], int]:
-    """Run `target(*args, pipe)` in a child process; SIGKILL it after n messages.
+    """Run `target(*args, pipe)` in a child process; SIGKILL it after n
+    messages.
 
-    The child reports progress through the pipe, so the parent kills it at a known
-    point, without guessing with sleeps. Returns the messages and the exit code.
+    The child reports progress through the pipe, so the parent kills it at a
+    known point, without guessing with sleeps. Returns the messages and the exit
+    code.
     """
-    context = multiprocessing.get_context("fork")  # POSIX: the child shares our code
+    # POSIX: the child shares our code
+    context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
     child = context.Process(target=target, args=(*args, theirs))
     child.start()
@@ -445,7 +482,9 @@ def kill_after_messages(
     try:
         while len(received) < messages:
             if not ours.poll(timeout):
-                raise TimeoutError(f"child sent {len(received)} of {messages} messages")
+                raise TimeoutError(
+                    f"child sent {len(received)} of {messages} messages"
+                )
             received.append(ours.recv())
     finally:
         child.kill()  # SIGKILL: no exception, no finally, no flush, no atexit
@@ -461,20 +500,25 @@ def kill_after_messages(
 
 # --8<-- [start:children]
 def torn_write_child(path: str, pipe: Connection) -> None:
-    """Child: store two records, then write half of a big one and wait to die."""
+    """Child: store two records, then write half of a big one and wait to
+    die."""
     with contextlib.closing(LogStore(path)) as store:
         store.put(b"a", b"first")
         store.put(b"b", b"second")
     record = encode_record(b"big", b"x" * 100_000)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    write_all(fd, record[: len(record) // 2])  # the first piece of a large write
+    # the first piece of a large write
+    write_all(fd, record[: len(record) // 2])
     pipe.send(len(record) // 2)  # tell the parent how far we got...
     pipe.poll(30)  # ...and wait here: SIGKILL comes before the second piece
     os.close(fd)
 
 
-def writer_child(path: str, count: int, piece_size: int, pipe: Connection) -> None:
-    """Child: put `count` records of growing size; acknowledge each after fsync."""
+def writer_child(
+    path: str, count: int, piece_size: int, pipe: Connection
+) -> None:
+    """Child: put `count` records of growing size; acknowledge each after
+    fsync."""
     with contextlib.closing(LogStore(path, piece_size=piece_size)) as store:
         for i in range(count):
             store.put(b"key-%05d" % i, value_for(i))
@@ -503,7 +547,8 @@ if __name__ == "__main__":
             store.put(b"user:2", b"Grace")
             store.put(b"user:1", b"Ada Lovelace")  # an update is a newer record
             store.delete(b"user:2")  # a delete is a tombstone record
-        with contextlib.closing(LogStore(path)) as store:  # restart: replay the log
+        # restart: replay the log
+        with contextlib.closing(LogStore(path)) as store:
             print(store.get(b"user:1"), store.get(b"user:2"), store.keys())
             #> b'Ada Lovelace' None [b'user:1']
             print(len(store.recovery.records), store.recovery.problem)
@@ -564,7 +609,9 @@ if __name__ == "__main__":
             #> batch refused: NOT NULL constraint failed: kv.value
         print(db.keys())
         #> [b'user:1']
-        print(db.plan("SELECT * FROM kv WHERE key >= ? AND key < ?", (b"u", b"v")))
+        print(
+            db.plan("SELECT * FROM kv WHERE key >= ? AND key < ?", (b"u", b"v"))
+        )
         #> SEARCH kv USING PRIMARY KEY (key>? AND key<?)
     # --8<-- [end:demo_sqlite]
 

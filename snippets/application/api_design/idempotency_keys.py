@@ -1,28 +1,32 @@
-"""Idempotency keys: POST made safe to retry; a strict parser for the body it creates.
+"""Idempotency keys: POST made safe to retry; a strict parser for the body it
+creates.
 
 What it teaches: a client sends the same `Idempotency-Key` header (a quoted
-Structured Field string) with every attempt of one operation, and the server replays
-the first response to every retry, byte for byte, so a retried POST creates nothing
-new. The header is an IETF Internet-Draft (draft-ietf-httpapi-idempotency-key-header),
-not yet an RFC: a key reused with another body is 422, a retry while the first request
-still runs is 409. The key is claimed under a lock, so two racing retries cannot both
-be first; a first attempt that crashes releases it. `parse_new_item` reads the body
-strictly: 400 for bytes that are not JSON, 422 with JSON Pointers for bad fields.
+Structured Field string) with every attempt of one operation, and the server
+replays the first response to every retry, byte for byte, so a retried POST
+creates nothing new. The header is an IETF Internet-Draft
+(draft-ietf-httpapi-idempotency-key-header), not yet an RFC: a key reused with
+another body is 422, a retry while the first request still runs is 409. The key
+is claimed under a lock, so two racing retries cannot both be first; a first
+attempt that crashes releases it. `parse_new_item` reads the body strictly: 400
+for bytes that are not JSON, 422 with JSON Pointers for bad fields.
 
-Read first: `pagination` in this package (`ApiError`, the 4xx these refusals are); the
-app_core page (docs/application/app_core.md, "The application core"): this module
-builds on `snippets.application.app_core`, whose `Response` is what is stored and
-replayed; the validation page (the full treatment of a body's fields).
+Read first: `pagination` in this package (`ApiError`, the 4xx these refusals
+are); the app_core page (docs/application/app_core.md, "The application core"):
+this module builds on `snippets.application.app_core`, whose `Response` is what
+is stored and replayed; the validation page (the full treatment of a body's
+fields).
 
-What it leaves out: per-client keys (a key is looked up by itself, not by who sent
-it), expiry of stored keys, and storing the key in the same transaction as the effect.
-`items_server` in this package uses the store in `ItemsApi.create`.
+What it leaves out: per-client keys (a key is looked up by itself, not by who
+sent it), expiry of stored keys, and storing the key in the same transaction as
+the effect. `items_server` in this package uses the store in `ItemsApi.create`.
 
 Run it: `python -m snippets.application.api_design.idempotency_keys`.
 """
 
-# Shown by earlier blocks of the page; imported here so that this part runs alone.
-# (`isort: split` keeps them apart from the imports of the first shown section.)
+# Shown by earlier blocks of the page; imported here so that this part runs
+# alone. (`isort: split` keeps them apart from the imports of the first shown
+# section.)
 import json
 import re
 
@@ -34,7 +38,8 @@ from snippets.application.app_core import Response
 import hashlib
 import threading
 
-KEY = re.compile(r'"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"')  # an sf-string, no escapes
+# an sf-string, no escapes
+KEY = re.compile(r'"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"')
 
 
 class IdempotencyStore:
@@ -46,7 +51,8 @@ class IdempotencyStore:
         self._seen: dict[str, tuple[str, Response | None]] = {}
 
     def begin(self, key: str, body: bytes) -> Response | None:
-        """None: this request is the first, process it. A Response: send that."""
+        """None: this request is the first, process it. A Response: send
+        that."""
         fingerprint = hashlib.sha256(body).hexdigest()
         with self._lock:
             seen = self._seen.get(key)
@@ -54,9 +60,13 @@ class IdempotencyStore:
                 self._seen[key] = (fingerprint, None)  # claimed by this request
                 return None
         if seen[0] != fingerprint:
-            return ApiError(422, "this key was sent with another body").response()
+            return ApiError(
+                422, "this key was sent with another body"
+            ).response()
         if seen[1] is None:
-            return ApiError(409, "a request with this key is still running").response()
+            return ApiError(
+                409, "a request with this key is still running"
+            ).response()
         return seen[1]  # a retry: the stored response, byte for byte
 
     def finish(self, key: str, response: Response) -> None:
@@ -75,7 +85,8 @@ class IdempotencyStore:
 
 # --8<-- [start:create]
 def parse_new_item(body: bytes) -> tuple[str, str]:
-    """`{"title": ..., "status"?: ...}` to (title, status), or ApiError 400 or 422."""
+    """`{"title": ..., "status"?: ...}` to (title, status), or ApiError 400 or
+    422."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
@@ -105,8 +116,9 @@ def parse_new_item(body: bytes) -> tuple[str, str]:
 # --8<-- [end:create]
 
 
-# The demo's `#>` lines are checked by this part's test (the page shows the same story
-# over HTTP, in `items_server`); ruff format would rewrite them, so it stops here.
+# The demo's `#>` lines are checked by this part's test (the page shows the same
+# story over HTTP, in `items_server`); ruff format would rewrite them, so it
+# stops here.
 # fmt: off
 if __name__ == "__main__":
     from snippets.application.app_core import json_response

@@ -1,29 +1,32 @@
-"""The items API served: `ItemsApi`, one route per operation, a handler of the core.
+"""The items API served: `ItemsApi`, one route per operation, a handler of the
+core.
 
-What it teaches: how the pieces of this package make one API. `ItemsApi` holds the
-database, a lock for its shared connection, the idempotency keys and an injected
-clock; `create` checks the media type (415 with an `Accept` header), then the
-`Idempotency-Key`, and stores or replays the response. `route` has one branch per
-operation of the OpenAPI description, answers 405 with an `Allow` header for a known
-path with the wrong method and 404 for anything else (including `/v2/items`), and
-`items_app` makes it a handler of the application core, where every `ApiError`
-becomes a problem document. The demos page, filter and sort over HTTP, retry a POST
-with and without a key, and fetch `/openapi.json`.
+What it teaches: how the pieces of this package make one API. `ItemsApi` holds
+the database, a lock for its shared connection, the idempotency keys and an
+injected clock; `create` checks the media type (415 with an `Accept` header),
+then the `Idempotency-Key`, and stores or replays the response. `route` has one
+branch per operation of the OpenAPI description, answers 405 with an `Allow`
+header for a known path with the wrong method and 404 for anything else
+(including `/v2/items`), and `items_app` makes it a handler of the application
+core, where every `ApiError` becomes a problem document. The demos page, filter
+and sort over HTTP, retry a POST with and without a key, and fetch
+`/openapi.json`.
 
 Read first: `pagination`, `idempotency_keys` and `openapi_description` in this
-package; the app_core page (docs/application/app_core.md, "The application core"):
-this module builds on `snippets.application.app_core`, whose server reads the body
-and refuses one over its limit with 413 before the API runs, and whose `serving` and
-`call` the demos use.
+package; the app_core page (docs/application/app_core.md, "The application
+core"): this module builds on `snippets.application.app_core`, whose server
+reads the body and refuses one over its limit with 413 before the API runs, and
+whose `serving` and `call` the demos use.
 
-What it leaves out: authentication, ETags and conditional requests, field selection,
-and serving two versions at once.
+What it leaves out: authentication, ETags and conditional requests, field
+selection, and serving two versions at once.
 
 Run it: `python -m snippets.application.api_design.items_server`.
 """
 
-# Shown by earlier blocks of the page; imported here so that this part runs alone.
-# (`isort: split` keeps them apart from the imports of the first shown section.)
+# Shown by earlier blocks of the page; imported here so that this part runs
+# alone. (`isort: split` keeps them apart from the imports of the first shown
+# section.)
 import json
 import re
 import sqlite3
@@ -73,30 +76,40 @@ def item_json(item: Item) -> dict[str, object]:
 class ItemsApi:
     """The application: a database, the idempotency keys, and a clock."""
 
-    def __init__(self, db: sqlite3.Connection, clock: Callable[[], str] = utc_now):
+    def __init__(
+        self, db: sqlite3.Connection, clock: Callable[[], str] = utc_now
+    ):
         self.db, self.clock = db, clock
-        self.lock = threading.Lock()  # one statement at a time on the shared connection
+        # one statement at a time on the shared connection
+        self.lock = threading.Lock()
         self.keys = IdempotencyStore()
 
     def get(self, item_id: int) -> Item:
         """One item, or ApiError 404."""
         with self.lock:
-            row = self.db.execute(f"{COLUMNS} WHERE id = ?", (item_id,)).fetchone()
+            row = self.db.execute(
+                f"{COLUMNS} WHERE id = ?", (item_id,)
+            ).fetchone()
         if row is None:
             raise ApiError(404, f"there is no item {item_id}")
         return Item(*row)
 
     def create(self, request: Request) -> Response:
         """POST /v1/items: with an Idempotency-Key, at most one item per key."""
-        media_type = (request.header("Content-Type") or "").split(";")[0].strip()
+        media_type = (
+            (request.header("Content-Type") or "").split(";")[0].strip()
+        )
         if media_type.lower() != "application/json":
             accept = [("Accept", "application/json")]  # RFC 9110 section 12.5.1
             raise ApiError(415, "send application/json", headers=accept)
-        key = request.header("Idempotency-Key")  # two fields join to '"a", "b"': 400
+        # two fields join to '"a", "b"': 400
+        key = request.header("Idempotency-Key")
         if key is None:  # no key: a retry creates a second item
             return self._insert(request.body)
         if not KEY.fullmatch(key):
-            raise ApiError(400, 'the Idempotency-Key must be a quoted string: "..."')
+            raise ApiError(
+                400, 'the Idempotency-Key must be a quoted string: "..."'
+            )
         if (earlier := self.keys.begin(key, request.body)) is not None:
             return earlier
         try:
@@ -110,7 +123,8 @@ class ItemsApi:
     def _insert(self, body: bytes) -> Response:
         try:
             title, status = parse_new_item(body)
-        except ApiError as error:  # an error is a result too: retries get it again
+        # an error is a result too: retries get it again
+        except ApiError as error:
             return error.response()
         with self.lock:
             item = add_item(self.db, title, status, self.clock())
@@ -129,7 +143,8 @@ ALLOWED = {"/openapi.json": "GET", "/v1/items": "GET, POST"}
 
 
 def route(api: ItemsApi, request: Request) -> Response:
-    """One operation of the description per branch; anything else is 405 or 404."""
+    """One operation of the description per branch; anything else is 405 or
+    404."""
     method, path = request.method, request.path
     if path == "/openapi.json" and method == "GET":
         return json_response(OPENAPI)
@@ -137,7 +152,10 @@ def route(api: ItemsApi, request: Request) -> Response:
         query = parse_query(request.query)
         with api.lock:
             items, cursor = list_items(api.db, query)
-        page = {"items": [item_json(item) for item in items], "next_cursor": cursor}
+        page = {
+            "items": [item_json(item) for item in items],
+            "next_cursor": cursor,
+        }
         return json_response(page)
     if path == "/v1/items" and method == "POST":
         return api.create(request)
@@ -146,13 +164,16 @@ def route(api: ItemsApi, request: Request) -> Response:
         return json_response(item_json(api.get(int(match[1]))))
     if allow := ALLOWED.get(path, "GET" if match else ""):
         raise ApiError(
-            405, f"{method} is not allowed on {path}", headers=[("Allow", allow)]
+            405,
+            f"{method} is not allowed on {path}",
+            headers=[("Allow", allow)],
         )
     raise ApiError(404, f"there is nothing at {path}")
 
 
 def items_app(api: ItemsApi) -> Handler:
-    """The API as a handler of the application core: each ApiError is a problem."""
+    """The API as a handler of the application core: each ApiError is a
+    problem."""
 
     def handle(request: Request) -> Response:
         try:
@@ -166,8 +187,8 @@ def items_app(api: ItemsApi) -> Handler:
 # --8<-- [end:routes]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_http]
@@ -199,7 +220,8 @@ if __name__ == "__main__":
     key = ("Idempotency-Key", '"3f9c1e2a-7b4d-4c8e-9a51-0d6e2f8b7c13"')
     pay, other = b'{"title": "pay invoice 42"}', b'{"title": "pay invoice 43"}'
     with serving(items_app(api)) as server:
-        for _ in range(2):  # the first answer was lost on the way: the client retries
+        # the first answer was lost on the way: the client retries
+        for _ in range(2):
             reply = call(server, "POST", "/v1/items", pay, [*sent, key])
             print(reply.status, reply.header("Location"), reply.json()["id"])
             #> 201 /v1/items/1 1

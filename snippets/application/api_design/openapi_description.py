@@ -1,26 +1,28 @@
-"""The contract, written down: an OpenAPI 3.1 description of the items API, as a dict.
+"""The contract, written down: an OpenAPI 3.1 description of the items API, as a
+dict.
 
-What it teaches: an OpenAPI description lists an API's paths, operations, parameters,
-request bodies and responses, with a schema for every body. In OpenAPI 3.1 those
-schemas are JSON Schema Draft 2020-12, so "a string or null" is
-`{"type": ["string", "null"]}`. This one is built from the same allow-lists and
-patterns as the code (`SORTS`, `TIMESTAMP`, `KEY`), declares every operation's error
-responses as RFC 9457 problem documents, and the server's own plain-text 413. The
-tests validate it with `openapi-spec-validator` and check the server's real responses
-against its schemas with `jsonschema`.
+What it teaches: an OpenAPI description lists an API's paths, operations,
+parameters, request bodies and responses, with a schema for every body. In
+OpenAPI 3.1 those schemas are JSON Schema Draft 2020-12, so "a string or null"
+is `{"type": ["string", "null"]}`. This one is built from the same allow-lists
+and patterns as the code (`SORTS`, `TIMESTAMP`, `KEY`), declares every
+operation's error responses as RFC 9457 problem documents, and the server's own
+plain-text 413. The tests validate it with `openapi-spec-validator` and check
+the server's real responses against its schemas with `jsonschema`.
 
-Read first: `pagination` and `idempotency_keys` in this package (what is described);
-the APIs over HTTP page (resources, methods, status codes).
+Read first: `pagination` and `idempotency_keys` in this package (what is
+described); the APIs over HTTP page (resources, methods, status codes).
 
-What it leaves out: security schemes (there is no authentication), examples, Link
-headers, and a second version of the API. The server that serves it at
+What it leaves out: security schemes (there is no authentication), examples,
+Link headers, and a second version of the API. The server that serves it at
 `/openapi.json` is `items_server` in this package.
 
 Run it: `python -m snippets.application.api_design.openapi_description`.
 """
 
-# Shown by earlier blocks of the page; imported here so that this part runs alone.
-# (`isort: split` keeps them apart from the imports of the first shown section.)
+# Shown by earlier blocks of the page; imported here so that this part runs
+# alone. (`isort: split` keeps them apart from the imports of the first shown
+# section.)
 from snippets.application.api_design.idempotency_keys import KEY
 from snippets.application.api_design.pagination import SORTS, TIMESTAMP
 
@@ -38,7 +40,10 @@ def problems(*statuses: int) -> dict[str, object]:
     """Response objects for error statuses, all with a problem document."""
     content = {"application/problem+json": {"schema": schema("Problem")}}
     return {
-        str(status): {"description": HTTPStatus(status).phrase, "content": content}
+        str(status): {
+            "description": HTTPStatus(status).phrase,
+            "content": content,
+        }
         for status in statuses
     }
 
@@ -69,10 +74,12 @@ ITEM_PAGE = {
     "additionalProperties": False,
     "properties": {
         "items": {"type": "array", "items": schema("Item")},
-        "next_cursor": {"type": ["string", "null"]},  # 3.1: JSON Schema, no `nullable`
+        # 3.1: JSON Schema, no `nullable`
+        "next_cursor": {"type": ["string", "null"]},
     },
 }
-PROBLEM = {  # RFC 9457 section 3.1 (no "type" means about:blank), and our `errors`
+# RFC 9457 section 3.1 (no "type" means about:blank), and our `errors`
+PROBLEM = {
     "type": "object",
     "required": ["title", "status", "detail"],
     "properties": {
@@ -95,9 +102,16 @@ PROBLEM = {  # RFC 9457 section 3.1 (no "type" means about:blank), and our `erro
 }
 
 
-def query_parameter(name: str, description: str, schema_: dict) -> dict[str, object]:
+def query_parameter(
+    name: str, description: str, schema_: dict
+) -> dict[str, object]:
     """An optional query parameter."""
-    return {"name": name, "in": "query", "description": description, "schema": schema_}
+    return {
+        "name": name,
+        "in": "query",
+        "description": description,
+        "schema": schema_,
+    }
 
 
 LIST_PARAMETERS = [
@@ -125,14 +139,17 @@ LIST_PARAMETERS = [
         {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
     ),
     query_parameter(
-        "cursor", "The next_cursor of the previous page, as it was.", {"type": "string"}
+        "cursor",
+        "The next_cursor of the previous page, as it was.",
+        {"type": "string"},
     ),
 ]
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
-    "description": "A unique quoted string per operation; a retry with the same key "
-    "and body gets the first response again (an IETF draft, not yet an RFC).",
+    "description": "A unique quoted string per operation; a retry with the "
+    "same key and body gets the first response again (an IETF draft, not yet "
+    "an RFC).",
     "schema": {"type": "string", "pattern": "^" + KEY.pattern + "$"},
 }
 OPENAPI: dict[str, object] = {
@@ -147,7 +164,9 @@ OPENAPI: dict[str, object] = {
                 "responses": {
                     "200": {
                         "description": "A page of items",
-                        "content": {"application/json": {"schema": schema("ItemPage")}},
+                        "content": {
+                            "application/json": {"schema": schema("ItemPage")}
+                        },
                     },
                     **problems(400),
                 },
@@ -158,18 +177,26 @@ OPENAPI: dict[str, object] = {
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": schema("NewItem")}},
+                    "content": {
+                        "application/json": {"schema": schema("NewItem")}
+                    },
                 },
                 "responses": {
                     "201": {
                         "description": "Created",
                         "headers": {"Location": {"schema": {"type": "string"}}},
-                        "content": {"application/json": {"schema": schema("Item")}},
+                        "content": {
+                            "application/json": {"schema": schema("Item")}
+                        },
                     },
                     **problems(400, 409, 415, 422),
-                    "413": {  # the core's server refuses it before the handler runs
-                        "description": "The body is larger than the server accepts",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    # the core's server refuses it before the handler runs
+                    "413": {
+                        "description": "The body is larger than the server "
+                        "accepts",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}}
+                        },
                     },
                 },
             },
@@ -189,7 +216,9 @@ OPENAPI: dict[str, object] = {
                 "responses": {
                     "200": {
                         "description": "The item",
-                        "content": {"application/json": {"schema": schema("Item")}},
+                        "content": {
+                            "application/json": {"schema": schema("Item")}
+                        },
                     },
                     **problems(404),
                 },
@@ -202,7 +231,9 @@ OPENAPI: dict[str, object] = {
                 "responses": {
                     "200": {
                         "description": "The OpenAPI document",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}}
+                        },
                     }
                 },
             }
@@ -222,9 +253,9 @@ OPENAPI: dict[str, object] = {
 # --8<-- [end:openapi]
 
 
-# The demo's `#>` lines are checked by this part's test (the page shows the description
-# served over HTTP, in `items_server`); ruff format would rewrite them as `# >`, so
-# the formatter stops here.
+# The demo's `#>` lines are checked by this part's test (the page shows the
+# description served over HTTP, in `items_server`); ruff format would rewrite
+# them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     for path, operations in OPENAPI["paths"].items():
@@ -234,5 +265,6 @@ if __name__ == "__main__":
             #> POST /v1/items ['201', '400', '409', '413', '415', '422']
             #> GET /v1/items/{id} ['200', '404']
             #> GET /openapi.json ['200']
-    print(ITEM_PAGE["properties"]["next_cursor"])  # 3.1: JSON Schema, no `nullable`
+    # 3.1: JSON Schema, no `nullable`
+    print(ITEM_PAGE["properties"]["next_cursor"])
     #> {'type': ['string', 'null']}

@@ -1,19 +1,20 @@
-"""Pagination: offsets and their bug, opaque cursors, filters and sorts by allow-list.
+"""Pagination: offsets and their bug, opaque cursors, filters and sorts by
+allow-list.
 
-What it teaches: offset pagination (`LIMIT ? OFFSET ?`) shows an item twice when a row
-is inserted between two page requests, and skips one when a row is deleted; keyset
-pagination with an opaque cursor (base64url of the last row's sort key and id, used in
-`WHERE (created, id) < (?, ?)`) stays correct while rows come and go. Filters and sort
-orders come from allow-lists, so no byte of the query string ever becomes SQL text.
-A bad cursor or parameter is the client's error: an `ApiError`, answered as an RFC 9457
-problem document.
+What it teaches: offset pagination (`LIMIT ? OFFSET ?`) shows an item twice when
+a row is inserted between two page requests, and skips one when a row is
+deleted; keyset pagination with an opaque cursor (base64url of the last row's
+sort key and id, used in `WHERE (created, id) < (?, ?)`) stays correct while
+rows come and go. Filters and sort orders come from allow-lists, so no byte of
+the query string ever becomes SQL text. A bad cursor or parameter is the
+client's error: an `ApiError`, answered as an RFC 9457 problem document.
 
-Read first: the app_core page (docs/application/app_core.md, "The application core"):
-this module builds on `snippets.application.app_core`, whose `problem` writes the
-refusals; then the indexes page (why a keyset query is fast).
+Read first: the app_core page (docs/application/app_core.md, "The application
+core"): this module builds on `snippets.application.app_core`, whose `problem`
+writes the refusals; then the indexes page (why a keyset query is fast).
 
-What it leaves out: total counts, Link headers (RFC 8288) for next pages, signed or
-encrypted cursors, and jumping to page N (which a cursor cannot do).
+What it leaves out: total counts, Link headers (RFC 8288) for next pages, signed
+or encrypted cursors, and jumping to page N (which a cursor cannot do).
 
 Run it: `python -m snippets.application.api_design.pagination`.
 """
@@ -27,7 +28,8 @@ CREATE TABLE items (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     title TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
-    created TEXT NOT NULL  -- UTC, 'YYYY-MM-DDTHH:MM:SSZ': sorts as text in time order
+    -- UTC, 'YYYY-MM-DDTHH:MM:SSZ': sorts as text in time order
+    created TEXT NOT NULL
 );
 CREATE INDEX items_by_created ON items (created, id);
 CREATE INDEX items_by_title ON items (title, id);
@@ -51,7 +53,9 @@ def open_store(path: str = ":memory:") -> sqlite3.Connection:
     return db
 
 
-def add_item(db: sqlite3.Connection, title: str, status: str, created: str) -> Item:
+def add_item(
+    db: sqlite3.Connection, title: str, status: str, created: str
+) -> Item:
     """Insert one item and return it."""
     with db:
         cursor = db.execute(
@@ -62,7 +66,8 @@ def add_item(db: sqlite3.Connection, title: str, status: str, created: str) -> I
 
 
 def seconds(n: int) -> str:
-    """A fixed instant plus n seconds: repeatable `created` values for the demos."""
+    """A fixed instant plus n seconds: repeatable `created` values for the
+    demos."""
     return f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}Z"
 
 
@@ -76,7 +81,8 @@ COLUMNS = "SELECT id, title, status, created FROM items"
 def offset_page(db: sqlite3.Connection, limit: int, offset: int) -> list[Item]:
     """Newest first, page by position: skip `offset` rows, take `limit`."""
     rows = db.execute(
-        f"{COLUMNS} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?", (limit, offset)
+        f"{COLUMNS} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
+        (limit, offset),
     )
     return [Item(*row) for row in rows]
 
@@ -91,7 +97,8 @@ from snippets.application.app_core import Headers, Response, problem
 
 
 class ApiError(Exception):
-    """A 4xx refusal, raised anywhere below the handler, answered as a problem."""
+    """A 4xx refusal, raised anywhere below the handler, answered as a
+    problem."""
 
     def __init__(
         self,
@@ -105,7 +112,8 @@ class ApiError(Exception):
         self.headers = list(headers)
 
     def response(self) -> Response:
-        """An RFC 9457 problem document, with an `errors` member when there are any."""
+        """An RFC 9457 problem document, with an `errors` member when there are
+        any."""
         members = {"errors": self.errors} if self.errors else {}
         return problem(self.status, self.detail, self.headers, **members)
 
@@ -118,7 +126,8 @@ import base64
 
 
 def encode_cursor(sort: str, key: str, row_id: int) -> str:
-    """An opaque token: base64url of [sort, last sort key, last id], no padding."""
+    """An opaque token: base64url of [sort, last sort key, last id], no
+    padding."""
     raw = json.dumps([sort, key, row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -146,8 +155,11 @@ def decode_cursor(token: str, sort: str) -> tuple[str, int]:
 import re
 from collections.abc import Callable
 
-TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-# The allow-lists: the only SQL fragments a request can select. Values are parameters.
+TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
+)
+# The allow-lists: the only SQL fragments a request can select. Values are
+# parameters.
 SORTS = {  # name: (sort column, ORDER BY, "after the cursor" condition)
     "created": ("created", "created ASC, id ASC", "(created, id) > (?, ?)"),
     "-created": ("created", "created DESC, id DESC", "(created, id) < (?, ?)"),
@@ -157,13 +169,15 @@ SORTS = {  # name: (sort column, ORDER BY, "after the cursor" condition)
 FILTERS: dict[str, tuple[str, Callable[[str], bool]]] = {
     "status": ("status = ?", lambda value: value in ("open", "closed")),
     "created_after": ("created > ?", TIMESTAMP.fullmatch),
-    "q": ("instr(title, ?) > 0", lambda value: 1 <= len(value) <= 50),  # no LIKE
+    # no LIKE
+    "q": ("instr(title, ?) > 0", lambda value: 1 <= len(value) <= 50),
 }
 
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A list request, parsed: every field already checked against the allow-lists."""
+    """A list request, parsed: every field already checked against the
+    allow-lists."""
 
     sort: str = "-created"
     filters: tuple[tuple[str, str], ...] = ()
@@ -172,7 +186,8 @@ class ListQuery:
 
 
 def parse_query(query: dict[str, list[str]]) -> ListQuery:
-    """`request.query` (`{"sort": ["title"], ...}`) to a ListQuery, or ApiError 400."""
+    """`request.query` (`{"sort": ["title"], ...}`) to a ListQuery, or ApiError
+    400."""
     known = {"sort", "limit", "cursor", *FILTERS}
     if unknown := sorted(set(query) - known):
         raise ApiError(400, f"{unknown[0]} is not a parameter of this list")
@@ -201,7 +216,8 @@ def parse_query(query: dict[str, list[str]]) -> ListQuery:
 def list_items(
     db: sqlite3.Connection, query: ListQuery
 ) -> tuple[list[Item], str | None]:
-    """One page in the requested order, and the next page's cursor (None at the end)."""
+    """One page in the requested order, and the next page's cursor (None at the
+    end)."""
     column, order_by, after_condition = SORTS[query.sort]
     conditions = [FILTERS[name][0] for name, _ in query.filters]
     params: list[object] = [value for _, value in query.filters]
@@ -209,8 +225,10 @@ def list_items(
         conditions.append(after_condition)
         params += query.after
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    sql = f"{COLUMNS}{where} ORDER BY {order_by} LIMIT ?"  # fragments: allow-list only
-    rows = db.execute(sql, [*params, query.limit + 1]).fetchall()  # one extra: more?
+    # fragments: allow-list only
+    sql = f"{COLUMNS}{where} ORDER BY {order_by} LIMIT ?"
+    # one extra: more?
+    rows = db.execute(sql, [*params, query.limit + 1]).fetchall()
     items = [Item(*row) for row in rows[: query.limit]]
     if len(rows) <= query.limit:
         return items, None
@@ -221,8 +239,8 @@ def list_items(
 # --8<-- [end:keyset]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_offset]
@@ -230,7 +248,8 @@ if __name__ == "__main__":
     for n in range(1, 7):
         add_item(db, f"item {n}", "open", seconds(n))
     first = offset_page(db, limit=3, offset=0)
-    add_item(db, "item 7", "open", seconds(7))  # arrives between two page requests
+    # arrives between two page requests
+    add_item(db, "item 7", "open", seconds(7))
     second = offset_page(db, limit=3, offset=3)
     print([item.id for item in first], [item.id for item in second])
     #> [6, 5, 4] [4, 3, 2]
@@ -243,7 +262,9 @@ if __name__ == "__main__":
         add_item(db, f"item {n}", "open", seconds(n))
     first, cursor = list_items(db, parse_query({"limit": ["3"]}))
     add_item(db, "item 7", "open", seconds(7))
-    second, _ = list_items(db, parse_query({"limit": ["3"], "cursor": [cursor]}))
+    second, _ = list_items(
+        db, parse_query({"limit": ["3"], "cursor": [cursor]})
+    )
     print([item.id for item in first], [item.id for item in second])
     #> [6, 5, 4] [3, 2, 1]
     print(cursor)
@@ -256,9 +277,15 @@ if __name__ == "__main__":
     # --8<-- [start:demo_query]
     from urllib.parse import parse_qs
 
-    for bad in ("sort=password", "status=deleted", "id=1;DROP TABLE items", "limit=0"):
+    for bad in (
+        "sort=password",
+        "status=deleted",
+        "id=1;DROP TABLE items",
+        "limit=0",
+    ):
         try:
-            parse_query(parse_qs(bad, keep_blank_values=True))  # as the core does
+            # as the core does
+            parse_query(parse_qs(bad, keep_blank_values=True))
         except ApiError as error:
             print(error.status, error.detail)
             #> 400 sort must be one of ['-created', '-title', 'created', 'title']

@@ -1,31 +1,33 @@
-"""Cross-site request forgery: a cookie says whose browser it is, not who sent the form.
+"""Cross-site request forgery: a cookie says whose browser it is, not who sent
+the form.
 
 What it teaches: the second mistake, trusting something about a request that an
-attacker controls. A small bank keeps cookie sessions and moves money on
-`POST /transfer`. Its vulnerable transfer trusts the session cookie alone, so a form on
-another site that the victim's browser submits moves the money. The fixed transfer
-refuses a request that the browser marks as cross-site (Sec-Fetch-Site) or sends from
-another origin (Origin), then requires the session's synchronizer token, compared in
-constant time with `hmac.compare_digest`; the session cookie is HttpOnly and
-SameSite=Lax, and Secure when clients reach the bank over HTTPS. Every handler is a
-core handler run with its `serving`, so this part builds on
+attacker controls. A small bank keeps cookie sessions and moves money on `POST
+/transfer`. Its vulnerable transfer trusts the session cookie alone, so a form
+on another site that the victim's browser submits moves the money. The fixed
+transfer refuses a request that the browser marks as cross-site (Sec-Fetch-Site)
+or sends from another origin (Origin), then requires the session's synchronizer
+token, compared in constant time with `hmac.compare_digest`; the session cookie
+is HttpOnly and SameSite=Lax, and Secure when clients reach the bank over HTTPS.
+Every handler is a core handler run with its `serving`, so this part builds on
 `snippets.application.app_core`.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
-core"), and `injection` in this package, whose `escape_html` writes the token into the
-bank's form and whose `start_tags` reads it back in the demo.
+core"), and `injection` in this package, whose `escape_html` writes the token
+into the bank's form and whose `start_tags` reads it back in the demo.
 
-What it leaves out: authentication (`log_in` takes no password), a real router, and
-XSS: a script on the bank's own origin can read the token, so the defence assumes
-there is none. The core speaks plain HTTP, so the Secure cookie is a property of the
-deployment, which the bank is told through its `origin`. Use your framework's CSRF and
-session machinery in production.
+What it leaves out: authentication (`log_in` takes no password), a real router,
+and XSS: a script on the bank's own origin can read the token, so the defence
+assumes there is none. The core speaks plain HTTP, so the Secure cookie is a
+property of the deployment, which the bank is told through its `origin`. Use
+your framework's CSRF and session machinery in production.
 
 Run it: `python -m snippets.application.app_security.csrf`.
 """
 
-# Shown by earlier blocks of the page; imported here so that this part runs alone.
-# (`isort: split` keeps them apart from the imports of the first shown section.)
+# Shown by earlier blocks of the page; imported here so that this part runs
+# alone. (`isort: split` keeps them apart from the imports of the first shown
+# section.)
 from snippets.application.app_security.injection import escape_html, start_tags
 
 # isort: split
@@ -37,7 +39,13 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 
-from snippets.application.app_core import Handler, Request, Response, problem, text
+from snippets.application.app_core import (
+    Handler,
+    Request,
+    Response,
+    problem,
+    text,
+)
 
 HTML = ("Content-Type", "text/html; charset=utf-8")
 
@@ -49,22 +57,32 @@ def form(request: Request) -> dict[str, str]:
 
 @dataclass
 class Bank:
-    """Balances and cookie sessions; `origin` is where clients reach the bank."""
+    """Balances and cookie sessions; `origin` is where clients reach the
+    bank."""
 
-    origin: str = "http://127.0.0.1"  # "https://..." when TLS ends at a proxy in front
-    balances: dict[str, int] = field(default_factory=lambda: {"alice": 100, "eve": 0})
+    # "https://..." when TLS ends at a proxy in front
+    origin: str = "http://127.0.0.1"
+    balances: dict[str, int] = field(
+        default_factory=lambda: {"alice": 100, "eve": 0}
+    )
     sessions: dict[str, str] = field(default_factory=dict)  # session id -> user
-    tokens: dict[str, str] = field(default_factory=dict)  # session id -> CSRF token
-    lock: threading.Lock = field(default_factory=threading.Lock)  # guards balances
+    # session id -> CSRF token
+    tokens: dict[str, str] = field(default_factory=dict)
+    # guards balances
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def log_in(bank: Bank, request: Request) -> Response:
-    """Start a session (no password: authentication is another page's subject)."""
+    """Start a session (no password: authentication is another page's
+    subject)."""
     user = form(request).get("user", "")
     if user not in bank.balances:
         return problem(403, "unknown user")
     session = secrets.token_urlsafe(32)
-    bank.sessions[session], bank.tokens[session] = user, secrets.token_urlsafe(32)
+    bank.sessions[session], bank.tokens[session] = (
+        user,
+        secrets.token_urlsafe(32),
+    )
     secure = "; Secure" if bank.origin.startswith("https://") else ""
     cookie = f"session={session}; Path=/; HttpOnly; SameSite=Lax{secure}"
     return Response(204, headers=[("Set-Cookie", cookie)])
@@ -135,7 +153,8 @@ def cross_site_reason(request: Request, origin: str) -> str | None:
 
 
 def transfer(bank: Bank, request: Request) -> Response:
-    """FIXED: refuse cross-site requests, then require the session's CSRF token."""
+    """FIXED: refuse cross-site requests, then require the session's CSRF
+    token."""
     session = session_of(bank, request)
     if session is None:
         return problem(401, "log in first")
@@ -164,7 +183,8 @@ def bank_app(bank: Bank, fixed: bool) -> Handler:
 
 
 def origin_of(server: Any) -> str:
-    """The origin (scheme, host and port) a loopback server's pages come from."""
+    """The origin (scheme, host and port) a loopback server's pages come
+    from."""
     host, port = server.server_address[:2]
     return f"http://{host}:{port}"
 
@@ -172,8 +192,8 @@ def origin_of(server: Any) -> str:
 # --8<-- [end:csrf_fix]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_csrf]
@@ -189,9 +209,15 @@ if __name__ == "__main__":
         with serving(bank_app(bank, fixed)) as server:
             bank.origin = origin_of(server)
             login = call(server, "POST", "/login", b"user=alice")
-            cookie = login.header("Set-Cookie").split(";")[0]  # the browser keeps it
-            reply = call(server, "POST", "/transfer", b"to=eve&amount=100",
-                         [*forged, ("Cookie", cookie)])
+            # the browser keeps it
+            cookie = login.header("Set-Cookie").split(";")[0]
+            reply = call(
+                server,
+                "POST",
+                "/transfer",
+                b"to=eve&amount=100",
+                [*forged, ("Cookie", cookie)],
+            )
         print(reply.status, "| eve has", bank.balances["eve"])
         #> 200 | eve has 100
         #> 403 | eve has 0
@@ -207,12 +233,21 @@ if __name__ == "__main__":
         login = call(server, "POST", "/login", b"user=alice")
         cookie = ("Cookie", login.header("Set-Cookie").split(";")[0])
         page = call(server, "GET", "/transfer", headers=[cookie]).body.decode()
-        token = start_tags(page)[1][1]["value"]  # the hidden field of the bank's form
-        same_origin = [cookie, ("Origin", bank.origin),
-                       ("Sec-Fetch-Site", "same-origin")]
+        # the hidden field of the bank's form
+        token = start_tags(page)[1][1]["value"]
+        same_origin = [
+            cookie,
+            ("Origin", bank.origin),
+            ("Sec-Fetch-Site", "same-origin"),
+        ]
         statuses = [
-            call(server, "POST", "/transfer",
-                 f"to=eve&amount=30&csrf_token={sent}".encode(), same_origin).status
+            call(
+                server,
+                "POST",
+                "/transfer",
+                f"to=eve&amount=30&csrf_token={sent}".encode(),
+                same_origin,
+            ).status
             for sent in ("", "guessed", token)
         ]
     print(statuses, bank.balances)

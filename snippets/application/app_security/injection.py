@@ -1,23 +1,26 @@
-"""Injection: data pasted into SQL or HTML is read as code, and how to keep it data.
+"""Injection: data pasted into SQL or HTML is read as code, and how to keep it
+data.
 
-What it teaches: the first of the two mistakes behind most web vulnerabilities, data
-that crosses into a place where it is read as code. A name pasted into SQL text lets a
-`UNION` read another table; the fix sends it as a parameter, and picks identifiers
-(the sort column) from an allow-list. A name pasted into HTML opens elements with
-event handlers; the fix escapes each value for the context it lands in: HTML text and
-quoted attributes (`escape_html`, the same as `html.escape`), URLs in `href` (a scheme
-allow-list first), and data for a script (JSON that cannot close its `<script>` data
-block). The standard library's HTML tokenizer shows what a browser makes of each page.
+What it teaches: the first of the two mistakes behind most web vulnerabilities,
+data that crosses into a place where it is read as code. A name pasted into SQL
+text lets a `UNION` read another table; the fix sends it as a parameter, and
+picks identifiers (the sort column) from an allow-list. A name pasted into HTML
+opens elements with event handlers; the fix escapes each value for the context
+it lands in: HTML text and quoted attributes (`escape_html`, the same as
+`html.escape`), URLs in `href` (a scheme allow-list first), and data for a
+script (JSON that cannot close its `<script>` data block). The standard
+library's HTML tokenizer shows what a browser makes of each page.
 
-Read first: nothing; this part is plain functions over `sqlite3` and `html.parser`,
-with no server. The parts after it build on the app_core page
+Read first: nothing; this part is plain functions over `sqlite3` and
+`html.parser`, with no server. The parts after it build on the app_core page
 (`docs/application/app_core.md`, "The application core").
 
-What it leaves out: `escape_html` is not an HTML sanitizer (it makes text inert; it
-cannot let users write safe HTML), and JavaScript, CSS and unquoted attribute contexts
-get no escaping, only the rule to keep data out of them. The Content-Security-Policy
-that limits the damage of a missed escape is in `mass_assignment_and_headers`. Use your
-driver's placeholders and your template engine's escaping in production.
+What it leaves out: `escape_html` is not an HTML sanitizer (it makes text inert;
+it cannot let users write safe HTML), and JavaScript, CSS and unquoted attribute
+contexts get no escaping, only the rule to keep data out of them. The
+Content-Security-Policy that limits the damage of a missed escape is in
+`mass_assignment_and_headers`. Use your driver's placeholders and your template
+engine's escaping in production.
 
 Run it: `python -m snippets.application.app_security.injection`.
 """
@@ -28,7 +31,8 @@ import sqlite3
 SCHEMA = """
 CREATE TABLE users (name TEXT, email TEXT);
 CREATE TABLE api_keys (owner TEXT, secret TEXT);
-INSERT INTO users VALUES ('alice', 'alice@example.com'), ('bob', 'bob@example.com');
+INSERT INTO users VALUES
+    ('alice', 'alice@example.com'), ('bob', 'bob@example.com');
 INSERT INTO api_keys VALUES ('admin', 'sk-live-7f3a9c');
 """
 
@@ -41,7 +45,8 @@ def open_db() -> sqlite3.Connection:
 
 
 def find_users_vulnerable(db: sqlite3.Connection, name: str) -> list[tuple]:
-    """VULNERABLE: the name is pasted into the SQL text, so it can change the query."""
+    """VULNERABLE: the name is pasted into the SQL text, so it can change the
+    query."""
     query = f"SELECT name, email FROM users WHERE name = '{name}'"
     return db.execute(query).fetchall()
 
@@ -53,8 +58,11 @@ def find_users_vulnerable(db: sqlite3.Connection, name: str) -> list[tuple]:
 SORTABLE = {"name": "name", "newest": "rowid DESC"}  # identifiers: allow-listed
 
 
-def find_users(db: sqlite3.Connection, name: str, sort: str = "name") -> list[tuple]:
-    """FIXED: the name travels as a parameter; the sort key picks from an allow-list."""
+def find_users(
+    db: sqlite3.Connection, name: str, sort: str = "name"
+) -> list[tuple]:
+    """FIXED: the name travels as a parameter; the sort key picks from an
+    allow-list."""
     order = SORTABLE.get(sort)
     if order is None:
         raise ValueError(f"cannot sort by {sort!r}")
@@ -72,7 +80,8 @@ HTML_ESCAPES = str.maketrans(
 
 
 def escape_html(value: str) -> str:
-    """Make `value` inert in HTML text or a quoted attribute (same as html.escape)."""
+    """Make `value` inert in HTML text or a quoted attribute (same as
+    html.escape)."""
     return value.translate(HTML_ESCAPES)
 
 
@@ -94,14 +103,16 @@ SAFE_SCHEMES = {"http", "https"}
 def safe_url(url: str) -> str:
     """`url` if its scheme is http or https, else a harmless "#"."""
     try:
-        scheme = urlsplit(url).scheme  # lower-cased, control characters stripped
+        # lower-cased, control characters stripped
+        scheme = urlsplit(url).scheme
     except ValueError:
         return "#"
     return url if scheme in SAFE_SCHEMES else "#"
 
 
 def profile_page(name: str, website: str) -> str:
-    """FIXED: every value escaped for where it lands; the URL's scheme allow-listed."""
+    """FIXED: every value escaped for where it lands; the URL's scheme
+    allow-listed."""
     name, href = escape_html(name), escape_html(safe_url(website))
     return f'<h1>{name}</h1><a href="{href}" title="{name}">site</a>'
 
@@ -114,7 +125,8 @@ from html.parser import HTMLParser
 
 
 class TagCollector(HTMLParser):
-    """Records each start tag with its decoded attributes, as a tokenizer sees them."""
+    """Records each start tag with its decoded attributes, as a tokenizer sees
+    them."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -125,7 +137,8 @@ class TagCollector(HTMLParser):
 
 
 def start_tags(markup: str) -> list[tuple[str, dict[str, str | None]]]:
-    """The start tags an HTML tokenizer finds in `markup`, with their attributes."""
+    """The start tags an HTML tokenizer finds in `markup`, with their
+    attributes."""
     collector = TagCollector()
     collector.feed(markup)
     collector.close()
@@ -140,15 +153,18 @@ import json
 
 
 def json_for_script(value: object) -> str:
-    """JSON that cannot end a `<script>` element: no '<', '>' or '&' is left in it."""
-    encoded = json.dumps(value)  # ensure_ascii: U+2028 and U+2029 come out escaped
+    """JSON that cannot end a `<script>` element: no '<', '>' or '&' is left in
+    it."""
+    # ensure_ascii: U+2028 and U+2029 come out escaped
+    encoded = json.dumps(value)
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         encoded = encoded.replace(char, escape)
     return encoded
 
 
 def settings_script(settings: dict[str, str]) -> str:
-    """The page's data as a JSON data block that the page's own script file reads."""
+    """The page's data as a JSON data block that the page's own script file
+    reads."""
     data = json_for_script(settings)
     return f'<script type="application/json" id="settings">{data}</script>'
 
@@ -156,8 +172,8 @@ def settings_script(settings: dict[str, str]) -> str:
 # --8<-- [end:js_context]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_sqli]
@@ -198,7 +214,8 @@ if __name__ == "__main__":
     button = f"<button onclick=\"greet('{escape_html(name)}')\">hi</button>"
     print(button)
     #> <button onclick="greet('&#x27;);alert(1);//')">hi</button>
-    print(start_tags(button)[0][1]["onclick"])  # what the JavaScript engine gets
+    # what the JavaScript engine gets
+    print(start_tags(button)[0][1]["onclick"])
     #> greet('');alert(1);//')
     settings = {"theme": "</script><script>alert(1)</script>"}
     naive = f'<script type="application/json">{json.dumps(settings)}</script>'

@@ -1,33 +1,42 @@
-"""Server-side request forgery: a user's URL makes the server fetch its own admin page.
+"""Server-side request forgery: a user's URL makes the server fetch its own
+admin page.
 
-What it teaches: a server trusts a URL an attacker chose. A link preview that fetches
-any URL with `urlopen` (any scheme, any host, redirects followed) reads the internal
-admin page on loopback and local files. The SSRF-resistant fetcher allow-lists schemes
-and ports, checks every address the host name resolves to with `ipaddress` (an IPv4
-address inside an IPv6 one included), connects to the address it checked instead of
-resolving the name again (DNS rebinding), and checks every redirect again. A half-fix
-that checks the name and lets urllib resolve it a second time shows why the connection
-must be pinned. The preview is a core handler run with its `serving`, so this part
-builds on `snippets.application.app_core`.
+What it teaches: a server trusts a URL an attacker chose. A link preview that
+fetches any URL with `urlopen` (any scheme, any host, redirects followed) reads
+the internal admin page on loopback and local files. The SSRF-resistant fetcher
+allow-lists schemes and ports, checks every address the host name resolves to
+with `ipaddress` (an IPv4 address inside an IPv6 one included), connects to the
+address it checked instead of resolving the name again (DNS rebinding), and
+checks every redirect again. A half-fix that checks the name and lets urllib
+resolve it a second time shows why the connection must be pinned. The preview is
+a core handler run with its `serving`, so this part builds on
+`snippets.application.app_core`.
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
 core"). From `csrf` in this package the demo borrows only `origin_of`.
 
-What it leaves out: a network egress firewall. DNS rebinding is only mitigated for the
-connections this part makes itself: a proxy set in the environment, another library or
-another service that reuses the URL is not covered. Addresses hidden in NAT64 or Teredo
-are not unwrapped, and `ipaddress` is only as current as your Python. Use a
-network-level egress policy in production.
+What it leaves out: a network egress firewall. DNS rebinding is only mitigated
+for the connections this part makes itself: a proxy set in the environment,
+another library or another service that reuses the URL is not covered. Addresses
+hidden in NAT64 or Teredo are not unwrapped, and `ipaddress` is only as current
+as your Python. Use a network-level egress policy in production.
 
 Run it: `python -m snippets.application.app_security.ssrf`.
 """
 
-# Shown by earlier blocks of the page; imported here so that this part runs alone.
-# (`isort: split` keeps them apart from the imports of the first shown section.)
+# Shown by earlier blocks of the page; imported here so that this part runs
+# alone. (`isort: split` keeps them apart from the imports of the first shown
+# section.)
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from snippets.application.app_core import Handler, Request, Response, problem, text
+from snippets.application.app_core import (
+    Handler,
+    Request,
+    Response,
+    problem,
+    text,
+)
 
 # isort: split
 # --8<-- [start:ssrf_vulnerable]
@@ -49,22 +58,32 @@ def preview_vulnerable(url: str) -> bytes:
 import ipaddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-REFUSED = ("unspecified", "loopback", "link_local", "multicast", "private", "reserved")
+REFUSED = (
+    "unspecified",
+    "loopback",
+    "link_local",
+    "multicast",
+    "private",
+    "reserved",
+)
 
 
 class ForbiddenDestination(ValueError):
-    """A URL the fetcher refuses: its scheme, its port or one of its addresses."""
+    """A URL the fetcher refuses: its scheme, its port or one of its
+    addresses."""
 
 
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address inside ::ffff:a.b.c.d (mapped) or 2002:: (6to4), if any."""
+    """The IPv4 address inside ::ffff:a.b.c.d (mapped) or 2002:: (6to4), if
+    any."""
     if isinstance(ip, ipaddress.IPv6Address):
         return ip.ipv4_mapped or ip.sixtofour
     return None
 
 
 def refuse_reason(ip: IPAddress) -> str | None:
-    """Why a server must not connect to `ip` on a user's behalf, or None if public."""
+    """Why a server must not connect to `ip` on a user's behalf, or None if
+    public."""
     ip = embedded_ipv4(ip) or ip
     for kind in REFUSED:
         if getattr(ip, f"is_{kind}"):
@@ -87,7 +106,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address `host` resolves to (numbers like 2130706433 included)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(info[4][0].partition("%")[0]) for info in infos]
+    return [
+        ipaddress.ip_address(info[4][0].partition("%")[0]) for info in infos
+    ]
 
 
 @dataclass(frozen=True)
@@ -106,14 +127,16 @@ DEFAULT_POLICY = FetchPolicy()
 
 @dataclass(frozen=True)
 class Destination:
-    """A checked URL and the checked address to connect to (never resolved again)."""
+    """A checked URL and the checked address to connect to (never resolved
+    again)."""
 
     url: SplitResult
     ip: IPAddress
 
 
 def check_url(url: str, policy: FetchPolicy) -> Destination:
-    """Scheme, then port, then every resolved address; ForbiddenDestination if not."""
+    """Scheme, then port, then every resolved address; ForbiddenDestination if
+    not."""
     parts = urlsplit(url)
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise ForbiddenDestination(f"{parts.scheme}: URLs are not allowed")
@@ -133,7 +156,9 @@ def check_url(url: str, policy: FetchPolicy) -> Destination:
 
 
 # --8<-- [start:half_fix]
-def preview_checked_by_name(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> bytes:
+def preview_checked_by_name(
+    url: str, policy: FetchPolicy = DEFAULT_POLICY
+) -> bytes:
     """STILL VULNERABLE: checks the URL, then urllib resolves the name again."""
     check_url(url, policy)  # the address it checked...
     return preview_vulnerable(url)  # ...is not the one it connects to
@@ -149,16 +174,22 @@ from urllib.parse import urljoin, urlunsplit
 REDIRECTS = {301, 302, 303, 307, 308}
 
 
-def open_pinned(dest: Destination, policy: FetchPolicy) -> http.client.HTTPConnection:
+def open_pinned(
+    dest: Destination, policy: FetchPolicy
+) -> http.client.HTTPConnection:
     """A connection to dest's host name that dials the checked address."""
-    host, port = dest.url.hostname, dest.url.port or DEFAULT_PORTS[dest.url.scheme]
+    host, port = (
+        dest.url.hostname,
+        dest.url.port or DEFAULT_PORTS[dest.url.scheme],
+    )
     if dest.url.scheme == "https":
         conn = http.client.HTTPSConnection(
             host, port, timeout=TIMEOUT, context=policy.tls
         )
     else:
         conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
-    # http.client dials through this hook; TLS still checks the certificate's name.
+    # http.client dials through this hook; TLS still checks the certificate's
+    # name.
     conn._create_connection = lambda _, *args: socket.create_connection(
         (str(dest.ip), port), *args
     )
@@ -166,12 +197,15 @@ def open_pinned(dest: Destination, policy: FetchPolicy) -> http.client.HTTPConne
 
 
 def fetch(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> bytes:
-    """FIXED: GET `url` only if it is allowed; check every redirect's target too."""
+    """FIXED: GET `url` only if it is allowed; check every redirect's target
+    too."""
     for _ in range(policy.max_redirects + 1):
         dest = check_url(url, policy)
         conn = open_pinned(dest, policy)
         try:
-            target = urlunsplit(("", "", dest.url.path or "/", dest.url.query, ""))
+            target = urlunsplit(
+                ("", "", dest.url.path or "/", dest.url.query, "")
+            )
             conn.request("GET", target)
             response = conn.getresponse()
             if response.status not in REDIRECTS:
@@ -186,7 +220,8 @@ def fetch(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> bytes:
 
 
 # --8<-- [start:preview]
-REFUSALS: list[str] = []  # stands in for the server's log: why each URL was refused
+# stands in for the server's log: why each URL was refused
+REFUSALS: list[str] = []
 
 
 def preview_handler(fetcher: Callable[[str], bytes]) -> Handler:
@@ -197,8 +232,9 @@ def preview_handler(fetcher: Callable[[str], bytes]) -> Handler:
         try:
             page = fetcher(url)
         except (ValueError, OSError, http.client.HTTPException) as failed:
-            # One answer for "refused" and "unreachable": a detail such as "10.0.0.5
-            # is private" would let a caller map the internal network by name.
+            # One answer for "refused" and "unreachable": a detail such as
+            # "10.0.0.5 is private" would let a caller map the internal network
+            # by name.
             REFUSALS.append(f"{url!r}: {failed}")  # the reason goes to the log
             return problem(400, "that URL cannot be previewed")
         return text(page[:200].decode(errors="replace"))
@@ -209,11 +245,12 @@ def preview_handler(fetcher: Callable[[str], bytes]) -> Handler:
 # --8<-- [end:preview]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
-    # Imported by earlier blocks of the page; here, so that this demo runs alone.
+    # Imported by earlier blocks of the page; here, so that this demo runs
+    # alone.
     from snippets.application.app_core import call, serving
     from snippets.application.app_security.csrf import origin_of
 
@@ -242,7 +279,7 @@ if __name__ == "__main__":
     # --8<-- [end:demo_ssrf]
     # --8<-- [start:demo_ssrf_check]
     for url in [
-        "http://169.254.169.254/latest/meta-data/",
+        "http://169.254.169.254/latest/",
         "http://10.0.0.5/",
         "http://2130706433/admin",
         "http://[::ffff:127.0.0.1]/",
@@ -253,12 +290,12 @@ if __name__ == "__main__":
         try:
             check_url(url, DEFAULT_POLICY)
         except ForbiddenDestination as refused:
-            print(f"{url:41} {refused}")
-            #> http://169.254.169.254/latest/meta-data/  169.254.169.254 is link-local
-            #> http://10.0.0.5/                          10.0.0.5 is private
-            #> http://2130706433/admin                   127.0.0.1 is loopback
-            #> http://[::ffff:127.0.0.1]/                127.0.0.1 is loopback
-            #> http://[fe80::1]/                         fe80::1 is link-local
-            #> http://example.com:6379/                  port 6379 is not allowed
-            #> file:///etc/passwd                        file: URLs are not allowed
+            print(f"{url:31} {refused}")
+            #> http://169.254.169.254/latest/  169.254.169.254 is link-local
+            #> http://10.0.0.5/                10.0.0.5 is private
+            #> http://2130706433/admin         127.0.0.1 is loopback
+            #> http://[::ffff:127.0.0.1]/      127.0.0.1 is loopback
+            #> http://[fe80::1]/               fe80::1 is link-local
+            #> http://example.com:6379/        port 6379 is not allowed
+            #> file:///etc/passwd              file: URLs are not allowed
     # --8<-- [end:demo_ssrf_check]

@@ -1,20 +1,22 @@
-"""A JSON Web Token by hand: base64url, an HS256 signature, and the claims checked.
+"""A JSON Web Token by hand: base64url, an HS256 signature, and the claims
+checked.
 
-What it teaches: how a JSON Web Token signed with HS256 is built and checked by hand
-(RFC 7519 and RFC 7515): base64url without padding, with a strict decoder that accepts
-one spelling per value; `header.payload.signature`, signed with HMAC-SHA256 over the
-exact ASCII of the first two parts; an exact algorithm check chosen by the verifier,
-never by the token (RFC 8725, 3.1); a constant-time signature check before the payload
-is parsed; and the exp, nbf, iat, iss and aud claims with a small leeway for clock
-skew. Every failure is a typed `TokenError`.
+What it teaches: how a JSON Web Token signed with HS256 is built and checked by
+hand (RFC 7519 and RFC 7515): base64url without padding, with a strict decoder
+that accepts one spelling per value; `header.payload.signature`, signed with
+HMAC-SHA256 over the exact ASCII of the first two parts; an exact algorithm
+check chosen by the verifier, never by the token (RFC 8725, 3.1); a
+constant-time signature check before the payload is parsed; and the exp, nbf,
+iat, iss and aud claims with a small leeway for clock skew. Every failure is a
+typed `TokenError`.
 
 Read first: `session_cookies` in this package (a session needs a lookup on every
-request; a signed token carries its facts and needs none). The tests check the tokens
-against PyJWT.
+request; a signed token carries its facts and needs none). The tests check the
+tokens against PyJWT.
 
-What it leaves out: key rotation with `kid`, asymmetric algorithms (RS256, ES256),
-refresh tokens, and token revocation: the page's "What real systems do" and its
-warnings name them.
+What it leaves out: key rotation with `kid`, asymmetric algorithms (RS256,
+ES256), refresh tokens, and token revocation: the page's "What real systems do"
+and its warnings name them.
 
 Run it: `python -m snippets.application.authentication.jwt_by_hand`.
 """
@@ -43,7 +45,8 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """The strict inverse: URL-safe alphabet, no padding, one spelling per value."""
+    """The strict inverse: URL-safe alphabet, no padding, one spelling per
+    value."""
     if not B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise MalformedToken(f"not base64url: {text[:20]!r}")
     data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -63,7 +66,9 @@ HEADER = {"alg": "HS256", "typ": "JWT"}
 
 
 def _json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def hs256(signing_input: str, key: bytes) -> str:
@@ -74,7 +79,9 @@ def hs256(signing_input: str, key: bytes) -> str:
 
 def encode_jwt(claims: dict[str, object], key: bytes) -> str:
     """A JWT in compact form: BASE64URL(header).BASE64URL(claims).signature."""
-    signing_input = f"{b64url_encode(_json(HEADER))}.{b64url_encode(_json(claims))}"
+    signing_input = (
+        f"{b64url_encode(_json(HEADER))}.{b64url_encode(_json(claims))}"
+    )
     return f"{signing_input}.{hs256(signing_input, key)}"
 
 
@@ -97,7 +104,9 @@ def _object(data: bytes) -> dict[str, object]:
         return dict(pairs)
 
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicates)
+        value = json.loads(
+            data.decode("utf-8"), object_pairs_hook=no_duplicates
+        )
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedToken(f"not UTF-8 JSON: {error}") from None
     if not isinstance(value, dict):
@@ -106,7 +115,8 @@ def _object(data: bytes) -> dict[str, object]:
 
 
 def verify_jws(token: str, key: bytes) -> dict[str, object]:
-    """Check the structure, the algorithm and the signature; return the claims."""
+    """Check the structure, the algorithm and the signature; return the
+    claims."""
     if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise MalformedToken("too long, or not ASCII")
     parts = token.split(".")
@@ -114,7 +124,8 @@ def verify_jws(token: str, key: bytes) -> dict[str, object]:
         raise MalformedToken(f"expected 3 parts, found {len(parts)}")
     header_b64, payload_b64, signature = parts
     header = _object(b64url_decode(header_b64))
-    if header.get("alg") != "HS256":  # RFC 8725, 3.1: the verifier picks the alg
+    # RFC 8725, 3.1: the verifier picks the alg
+    if header.get("alg") != "HS256":
         raise AlgorithmNotAllowed(f"alg {header.get('alg')!r} is not HS256")
     if "crit" in header:  # RFC 7515, 4.1.11: extensions we do not understand
         raise MalformedToken("crit header parameters are not supported")
@@ -160,9 +171,15 @@ def _numeric_date(claims: dict[str, object], name: str) -> float | None:
 
 
 def check_claims(
-    claims: dict[str, object], *, audience: str, issuer: str, now: float, leeway: float
+    claims: dict[str, object],
+    *,
+    audience: str,
+    issuer: str,
+    now: float,
+    leeway: float,
 ) -> None:
-    """RFC 7519, 4.1: exp, nbf, iat, iss and aud; exp, iss and aud are required."""
+    """RFC 7519, 4.1: exp, nbf, iat, iss and aud; exp, iss and aud are
+    required."""
     exp, nbf = _numeric_date(claims, "exp"), _numeric_date(claims, "nbf")
     iat = _numeric_date(claims, "iat")
     if exp is None:
@@ -190,18 +207,21 @@ def decode_jwt(
     now: float | None = None,
     leeway: float = 30.0,
 ) -> dict[str, object]:
-    """Verify a JWT and its claims; raise a TokenError subclass if anything is off."""
+    """Verify a JWT and its claims; raise a TokenError subclass if anything is
+    off."""
     claims = verify_jws(token, key)
     at = time.time() if now is None else now
-    check_claims(claims, audience=audience, issuer=issuer, now=at, leeway=leeway)
+    check_claims(
+        claims, audience=audience, issuer=issuer, now=at, leeway=leeway
+    )
     return claims
 
 
 # --8<-- [end:claims]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_jwt]
@@ -209,8 +229,13 @@ if __name__ == "__main__":
 
     key = secrets.token_bytes(32)  # RFC 7518, 3.2: at least 256 bits for HS256
     now = 1_700_000_000
-    claims = {"iss": "https://auth.example", "aud": "orders-api", "sub": "ada",
-              "iat": now, "exp": now + 300}
+    claims = {
+        "iss": "https://auth.example",
+        "aud": "orders-api",
+        "sub": "ada",
+        "iat": now,
+        "exp": now + 300,
+    }
     token = encode_jwt(claims, key)
     print(token.count("."), token.split(".")[0])
     #> 2 eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9
@@ -226,7 +251,10 @@ if __name__ == "__main__":
             #> TokenNotYetValid issued in the future
     header, payload, signature = token.split(".")
     forged = b64url_encode(_json({**claims, "sub": "admin"}))
-    for bad in (f"{header}.{forged}.{signature}", f"{header}.{payload}.{signature}x"):
+    for bad in (
+        f"{header}.{forged}.{signature}",
+        f"{header}.{payload}.{signature}x",
+    ):
         try:
             decode_jwt(bad, key, now=now, **check)
         except TokenError as error:

@@ -1,19 +1,22 @@
-"""Password hashes: scrypt with a random salt, in a string that records its cost.
+"""Password hashes: scrypt with a random salt, in a string that records its
+cost.
 
-What it teaches: how to store a password so that a stolen database does not hand the
-passwords over: scrypt with a random salt per user, in a self-describing string that
-records its cost parameters (OWASP's minimum, N = 2**17, r = 8, p = 1, and the `maxmem`
-that OpenSSL needs for it), checked with a constant-time comparison by a strict parser
-that bounds the cost it accepts; how a hash is raised to a new policy at the next
-login, the only moment the password is at hand, while an unknown user name costs one
-scrypt too; and how much more one scrypt guess costs than one SHA-256 guess, measured.
+What it teaches: how to store a password so that a stolen database does not hand
+the passwords over: scrypt with a random salt per user, in a self-describing
+string that records its cost parameters (OWASP's minimum, N = 2**17, r = 8, p =
+1, and the `maxmem` that OpenSSL needs for it), checked with a constant-time
+comparison by a strict parser that bounds the cost it accepts; how a hash is
+raised to a new policy at the next login, the only moment the password is at
+hand, while an unknown user name costs one scrypt too; and how much more one
+scrypt guess costs than one SHA-256 guess, measured.
 
-Read first: nothing in this package; this is its first part and uses the standard
-library only (`hashlib.scrypt`, `secrets`, `hmac`).
+Read first: nothing in this package; this is its first part and uses the
+standard library only (`hashlib.scrypt`, `secrets`, `hmac`).
 
 What it leaves out: rate limiting and lockout against online guessing, and
 multi-factor authentication (the page's warnings and "What real systems do" name
-them); password reset; and Argon2id, OWASP's first choice, not in the standard library.
+them); password reset; and Argon2id, OWASP's first choice, not in the standard
+library.
 
 Run it: `python -m snippets.application.authentication.password_hashing`.
 """
@@ -41,7 +44,8 @@ class ScryptParams:
 
     @property
     def maxmem(self) -> int:
-        """Bytes scrypt needs (OpenSSL's count), passed on so the call is allowed."""
+        """Bytes scrypt needs (OpenSSL's count), passed on so the call is
+        allowed."""
         return 128 * self.r * (2**self.log2_n + self.p + 2)
 
 
@@ -70,7 +74,8 @@ def scrypt_key(password: str, salt: bytes, params: ScryptParams) -> bytes:
 
 
 def hash_password(password: str, params: ScryptParams = OWASP_MINIMUM) -> str:
-    """A storable hash: `$scrypt$ln=17,r=8,p=1$<salt>$<key>` (base64, no padding)."""
+    """A storable hash: `$scrypt$ln=17,r=8,p=1$<salt>$<key>` (base64, no
+    padding)."""
     salt = secrets.token_bytes(SALT_BYTES)
     key = scrypt_key(password, salt, params)
     settings = f"ln={params.log2_n},r={params.r},p={params.p}"
@@ -88,7 +93,8 @@ STORED = re.compile(
 
 
 def parse_password_hash(stored: str) -> tuple[ScryptParams, bytes, bytes]:
-    """Split a stored hash into its parameters, salt and key; refuse anything else."""
+    """Split a stored hash into its parameters, salt and key; refuse anything
+    else."""
     found = STORED.fullmatch(stored)
     if found is None:
         raise PasswordHashError("not a $scrypt$ hash of this format")
@@ -102,14 +108,17 @@ def parse_password_hash(stored: str) -> tuple[ScryptParams, bytes, bytes]:
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Recompute with the stored salt and parameters; compare in constant time."""
+    """Recompute with the stored salt and parameters; compare in constant
+    time."""
     params, salt, expected = parse_password_hash(stored)
     actual = scrypt_key(password, salt, params)
-    return hmac.compare_digest(actual, expected)  # time does not depend on where
+    # time does not depend on where
+    return hmac.compare_digest(actual, expected)
 
 
 def needs_rehash(stored: str, policy: ScryptParams = OWASP_MINIMUM) -> bool:
-    """True if the hash was made with other parameters than the current policy."""
+    """True if the hash was made with other parameters than the current
+    policy."""
     params, _, _ = parse_password_hash(stored)
     return params != policy
 
@@ -121,12 +130,13 @@ def needs_rehash(stored: str, policy: ScryptParams = OWASP_MINIMUM) -> bool:
 def check_login(
     users: dict[str, str], name: str, password: str, policy: ScryptParams
 ) -> bool:
-    """Check a password; upgrade its hash to `policy` while the password is at hand.
+    """Check a password; upgrade its hash to `policy` while the password is at
+    hand.
 
-    Every attempt costs at least one scrypt at `policy`: an unknown name is checked
-    against a dummy hash, and an old, cheaper hash is followed by one scrypt at the
-    policy's cost (the upgrade, or a dummy if the password was wrong). Otherwise a
-    fast answer would tell an attacker that the name exists.
+    Every attempt costs at least one scrypt at `policy`: an unknown name is
+    checked against a dummy hash, and an old, cheaper hash is followed by one
+    scrypt at the policy's cost (the upgrade, or a dummy if the password was
+    wrong). Otherwise a fast answer would tell an attacker that the name exists.
     """
     stored = users.get(name)
     if stored is None:
@@ -158,9 +168,15 @@ def _dummy_hash(policy: ScryptParams) -> str:
 import time
 
 
-def cost_ratio(params: ScryptParams = OWASP_MINIMUM, rounds: int = 2000) -> float:
-    """How many SHA-256 hashes fit in the time of one scrypt hash, measured here."""
-    salt, password = secrets.token_bytes(SALT_BYTES), b"correct horse battery staple"
+def cost_ratio(
+    params: ScryptParams = OWASP_MINIMUM, rounds: int = 2000
+) -> float:
+    """How many SHA-256 hashes fit in the time of one scrypt hash, measured
+    here."""
+    salt, password = (
+        secrets.token_bytes(SALT_BYTES),
+        b"correct horse battery staple",
+    )
     start = time.perf_counter()
     for _ in range(rounds):
         hashlib.sha256(salt + password).digest()
@@ -174,8 +190,8 @@ def cost_ratio(params: ScryptParams = OWASP_MINIMUM, rounds: int = 2000) -> floa
 # --8<-- [end:cost]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_hash]
@@ -205,6 +221,7 @@ if __name__ == "__main__":
     #> $scrypt$ln=17,r=8,p=1$ False
     # --8<-- [end:demo_upgrade]
     # --8<-- [start:demo_cost]
-    print(cost_ratio() > 10_000)  # one scrypt guess costs that many SHA-256 guesses
+    # one scrypt guess costs that many SHA-256 guesses
+    print(cost_ratio() > 10_000)
     #> True
     # --8<-- [end:demo_cost]

@@ -1,18 +1,21 @@
-"""Who may do what, decided by one table, and a handler that maps it to 401, 404 or 403.
+"""Who may do what, decided by one table, and a handler that maps it to 401, 404
+or 403.
 
-What it teaches: authorization as a policy function `can(user, action, resource)`
-driven by a table of roles, actions and scopes (own or any), where everything the table
-does not grant is denied (least privilege); and how a handler maps the decision to 401,
-404 or 403, answering 404 when the user may not even see the resource so that its
-existence does not leak (RFC 9110, sections 15.5.4 and 15.5.5).
+What it teaches: authorization as a policy function `can(user, action,
+resource)` driven by a table of roles, actions and scopes (own or any), where
+everything the table does not grant is denied (least privilege); and how a
+handler maps the decision to 401, 404 or 403, answering 404 when the user may
+not even see the resource so that its existence does not leak (RFC 9110,
+sections 15.5.4 and 15.5.5).
 
 Read first: the app_core page (`docs/application/app_core.md`, "The application
-core"): the document handler here is one of its handlers, served with its `serving`,
-so this module builds on `snippets.application.app_core`. Then the authentication page
-(sessions; the bearer lookup here stands in for them).
+core"): the document handler here is one of its handlers, served with its
+`serving`, so this module builds on `snippets.application.app_core`. Then the
+authentication page (sessions; the bearer lookup here stands in for them).
 
-What it leaves out: groups, attribute-based and relationship-based policies, a policy
-language, audit logs; delegation with OAuth 2 (`oauth_code_flow` in this package).
+What it leaves out: groups, attribute-based and relationship-based policies, a
+policy language, audit logs; delegation with OAuth 2 (`oauth_code_flow` in this
+package).
 
 Run it: `python -m snippets.application.authorization.access_policy`.
 """
@@ -41,7 +44,8 @@ class Document:
 OWN, ANY = "own", "any"
 ACTIONS = ("read", "update", "delete", "transfer")
 
-# role -> action -> scope. A missing entry is a "no": least privilege by default.
+# role -> action -> scope. A missing entry is a "no": least privilege by
+# default.
 POLICY: dict[str, dict[str, str]] = {
     "member": {"read": OWN, "update": OWN, "delete": OWN, "transfer": OWN},
     "support": {"read": ANY},  # reads to help users, changes nothing
@@ -99,7 +103,8 @@ Authenticate = Callable[[Request], User | None]
 
 
 def refusal(status: int, action: str) -> Response:
-    """The answer for a refusal from `decide`: nothing in it names the document."""
+    """The answer for a refusal from `decide`: nothing in it names the
+    document."""
     if status == 401:  # a 401 carries a challenge: how to authenticate
         return problem(401, "authenticate first", [CHALLENGE])
     if status == 403:
@@ -107,7 +112,9 @@ def refusal(status: int, action: str) -> Response:
     return problem(404, "no such document")  # missing or hidden: the same bytes
 
 
-def make_app(documents: dict[str, Document], authenticate: Authenticate) -> Handler:
+def make_app(
+    documents: dict[str, Document], authenticate: Authenticate
+) -> Handler:
     """A handler whose every answer about a document comes from `decide`."""
 
     def app(request: Request) -> Response:
@@ -133,10 +140,13 @@ def make_app(documents: dict[str, Document], authenticate: Authenticate) -> Hand
 
 # --8<-- [start:bearer]
 def bearer_users(tokens: dict[str, User]) -> Authenticate:
-    """Authentication stand-in: `Authorization: Bearer <token>` looked up in a dict."""
+    """Authentication stand-in: `Authorization: Bearer <token>` looked up in a
+    dict."""
 
     def authenticate(request: Request) -> User | None:
-        scheme, _, token = (request.header("Authorization") or "").partition(" ")
+        scheme, _, token = (request.header("Authorization") or "").partition(
+            " "
+        )
         return tokens.get(token) if scheme.lower() == "bearer" else None
 
     return authenticate
@@ -145,8 +155,8 @@ def bearer_users(tokens: dict[str, User]) -> Authenticate:
 # --8<-- [end:bearer]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_policy]
@@ -156,7 +166,8 @@ if __name__ == "__main__":
     #> [True, True, True, True]
     print([can(bob, action, essay) for action in ACTIONS])
     #> [True, False, True, False]
-    print(can(User("eve", "intern"), "read", essay))  # a role the table does not know
+    # a role the table does not know
+    print(can(User("eve", "intern"), "read", essay))
     #> False
     # --8<-- [end:demo_policy]
     # --8<-- [start:demo_decide]

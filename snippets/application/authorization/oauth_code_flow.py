@@ -1,25 +1,28 @@
-"""OAuth 2 with PKCE and OpenID Connect: an authorization server and a client in memory.
+"""OAuth 2 with PKCE and OpenID Connect: an authorization server and a client in
+memory.
 
-What it teaches: the OAuth 2 authorization-code flow with PKCE (RFC 6749, section 4.1;
-RFC 7636, section 4.6) with an OpenID Connect ID token and its nonce, played out between
-an in-memory authorization server and a client: the client's state, verifier and nonce;
-the server's exact redirect_uri match, one-time short-lived codes and the revocation of
-what a replayed code bought; and the ID token checks of OIDC Core, section 3.1.3.7.
+What it teaches: the OAuth 2 authorization-code flow with PKCE (RFC 6749,
+section 4.1; RFC 7636, section 4.6) with an OpenID Connect ID token and its
+nonce, played out between an in-memory authorization server and a client: the
+client's state, verifier and nonce; the server's exact redirect_uri match,
+one-time short-lived codes and the revocation of what a replayed code bought;
+and the ID token checks of OIDC Core, section 3.1.3.7.
 
-Read first: `pkce_challenge` in this package, whose verifier and S256 challenge this
-module builds on; then the authentication page (the JWT this module signs ID tokens
-with, condensed here).
+Read first: `pkce_challenge` in this package, whose verifier and S256 challenge
+this module builds on; then the authentication page (the JWT this module signs
+ID tokens with, condensed here).
 
-What it leaves out: scopes and consent screens, refresh tokens, client authentication
-methods other than a shared secret, the authorization and token endpoints as HTTP
-handlers, redirects through a real browser, and asymmetric ID token signatures
-published as a JWKS.
+What it leaves out: scopes and consent screens, refresh tokens, client
+authentication methods other than a shared secret, the authorization and token
+endpoints as HTTP handlers, redirects through a real browser, and asymmetric ID
+token signatures published as a JWKS.
 
 Run it: `python -m snippets.application.authorization.oauth_code_flow`.
 """
 
-# Shown by earlier blocks of the page; imported here so that this part runs alone.
-# (`isort: split` keeps them apart from the imports of the first shown section.)
+# Shown by earlier blocks of the page; imported here so that this part runs
+# alone. (`isort: split` keeps them apart from the imports of the first shown
+# section.)
 import base64
 import hashlib
 import secrets
@@ -51,7 +54,9 @@ def sign_id_token(claims: dict[str, object], key: bytes) -> str:
 
 def _unb64url(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        value = json.loads(
+            base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        )
     except (binascii.Error, ValueError) as error:
         raise OAuthError("invalid_token", f"unreadable part: {error}") from None
     if not isinstance(value, dict):
@@ -60,7 +65,13 @@ def _unb64url(text: str) -> dict[str, Any]:
 
 
 def verify_id_token(
-    token: str, *, key: bytes, issuer: str, client_id: str, nonce: str, now: float
+    token: str,
+    *,
+    key: bytes,
+    issuer: str,
+    client_id: str,
+    nonce: str,
+    now: float,
 ) -> dict[str, Any]:
     """OIDC Core 3.1.3.7: signature, iss, aud, exp, and the nonce we sent."""
     parts = token.split(".")
@@ -68,7 +79,9 @@ def verify_id_token(
         raise OAuthError("invalid_token", "not a compact JWS")
     if _unb64url(parts[0]).get("alg") != "HS256":
         raise OAuthError("invalid_token", "unexpected alg")
-    mac = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+    mac = hmac.new(
+        key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256
+    ).digest()
     if not hmac.compare_digest(b64url(mac), parts[2]):
         raise OAuthError("invalid_token", "bad signature")
     claims = _unb64url(parts[1])
@@ -92,7 +105,8 @@ import time
 import urllib.parse
 from dataclasses import field
 
-CODE_LIFETIME = 60  # seconds; RFC 6749, 4.1.2: 10 minutes at most is RECOMMENDED
+# seconds; RFC 6749, 4.1.2: 10 minutes at most is RECOMMENDED
+CODE_LIFETIME = 60
 
 
 @dataclass(frozen=True)
@@ -123,12 +137,16 @@ class AuthorizationServer:
     clients: dict[str, ClientRegistration]
     clock: Callable[[], float] = time.time
     grants: dict[str, Grant] = field(default_factory=dict)  # code -> grant
-    redeemed: dict[str, str] = field(default_factory=dict)  # code -> access token
+    # code -> access token
+    redeemed: dict[str, str] = field(default_factory=dict)
     access_tokens: dict[str, str] = field(default_factory=dict)  # token -> user
 
 
-def authorize(server: AuthorizationServer, query: dict[str, str], user: str) -> str:
-    """Steps A-C: check the request, let `user` log in and consent, redirect back."""
+def authorize(
+    server: AuthorizationServer, query: dict[str, str], user: str
+) -> str:
+    """Steps A-C: check the request, let `user` log in and consent, redirect
+    back."""
     client = server.clients.get(query.get("client_id", ""))
     if client is None or query.get("redirect_uri") != client.redirect_uri:
         raise OAuthError("invalid_request", "unknown client or redirect_uri")
@@ -151,14 +169,17 @@ def authorize(server: AuthorizationServer, query: dict[str, str], user: str) -> 
 
 
 # --8<-- [start:token]
-def exchange_code(server: AuthorizationServer, form: dict[str, str]) -> dict[str, str]:
+def exchange_code(
+    server: AuthorizationServer, form: dict[str, str]
+) -> dict[str, str]:
     """Steps D-E: trade a code, once, for an access token and an ID token."""
     client = server.clients.get(form.get("client_id", ""))
     secret = form.get("client_secret", "")
     if client is None or not hmac.compare_digest(secret, client.secret):
         raise OAuthError("invalid_client", "client authentication failed")
     code = form.get("code", "")
-    if code in server.redeemed:  # 4.1.2: used twice: deny, revoke what it bought
+    # 4.1.2: used twice: deny, revoke what it bought
+    if code in server.redeemed:
         server.access_tokens.pop(server.redeemed[code], None)
         raise OAuthError("invalid_grant", "code already used")
     grant = server.grants.get(code)
@@ -175,7 +196,10 @@ def exchange_code(server: AuthorizationServer, form: dict[str, str]) -> dict[str
 
 
 def _issue_tokens(
-    server: AuthorizationServer, code: str, grant: Grant, client: ClientRegistration
+    server: AuthorizationServer,
+    code: str,
+    grant: Grant,
+    client: ClientRegistration,
 ) -> dict[str, str]:
     access_token = secrets.token_urlsafe(32)
     server.redeemed[code] = access_token
@@ -184,7 +208,11 @@ def _issue_tokens(
     claims = {"iss": server.issuer, "sub": grant.user, "aud": grant.client_id}
     claims |= {"iat": now, "exp": now + 300, "nonce": grant.nonce}
     id_token = sign_id_token(claims, client.secret.encode())  # OIDC Core, 10.1
-    return {"access_token": access_token, "token_type": "Bearer", "id_token": id_token}
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "id_token": id_token,
+    }
 
 
 # --8<-- [end:token]
@@ -193,7 +221,8 @@ def _issue_tokens(
 # --8<-- [start:client]
 @dataclass(frozen=True)
 class PendingLogin:
-    """What the client keeps (in the user's session) between redirect and callback."""
+    """What the client keeps (in the user's session) between redirect and
+    callback."""
 
     state: str
     verifier: str
@@ -207,7 +236,8 @@ def start_login(
     pending = PendingLogin(
         state=secrets.token_urlsafe(16),  # RFC 6749, 10.12: CSRF protection
         verifier=make_code_verifier(),
-        nonce=secrets.token_urlsafe(16),  # OIDC: binds the ID token to this login
+        # OIDC: binds the ID token to this login
+        nonce=secrets.token_urlsafe(16),
     )
     query = {"response_type": "code", "client_id": client_id, "scope": "openid"}
     query |= {"redirect_uri": redirect_uri, "state": pending.state}
@@ -218,39 +248,58 @@ def start_login(
 
 def callback_code(callback_url: str, pending: PendingLogin) -> str:
     """Step C, client side: the code from the redirect, if `state` is ours."""
-    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(callback_url).query))
+    query = dict(
+        urllib.parse.parse_qsl(urllib.parse.urlsplit(callback_url).query)
+    )
     if not hmac.compare_digest(query.get("state", ""), pending.state):
-        raise OAuthError("invalid_request", "state does not match: not our login")
+        raise OAuthError(
+            "invalid_request", "state does not match: not our login"
+        )
     return query["code"]
 
 
 # --8<-- [end:client]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_flow]
-    registration = ClientRegistration(secrets.token_urlsafe(32), "https://app.example/cb")
+    registration = ClientRegistration(
+        secrets.token_urlsafe(32), "https://app.example/cb"
+    )
     server = AuthorizationServer("https://id.example", {"app": registration})
     redirect_uri = registration.redirect_uri
-    url, pending = start_login("https://id.example/authorize", "app", redirect_uri)
+    url, pending = start_login(
+        "https://id.example/authorize", "app", redirect_uri
+    )
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
     callback = authorize(server, query, user="ada")  # ada logs in and consents
     code = callback_code(callback, pending)
-    form = {"grant_type": "authorization_code", "code": code, "client_id": "app",
-            "client_secret": registration.secret, "redirect_uri": redirect_uri}
-    stolen = {**form, "code_verifier": make_code_verifier()}  # no verifier to steal
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": "app",
+        "client_secret": registration.secret,
+        "redirect_uri": redirect_uri,
+    }
+    # no verifier to steal
+    stolen = {**form, "code_verifier": make_code_verifier()}
     try:
         exchange_code(server, stolen)
     except OAuthError as error:
         print(error)
         #> invalid_grant: code_verifier does not match
     answer = exchange_code(server, {**form, "code_verifier": pending.verifier})
-    claims = verify_id_token(answer["id_token"], key=registration.secret.encode(),
-                             issuer="https://id.example", client_id="app",
-                             nonce=pending.nonce, now=time.time())
+    claims = verify_id_token(
+        answer["id_token"],
+        key=registration.secret.encode(),
+        issuer="https://id.example",
+        client_id="app",
+        nonce=pending.nonce,
+        now=time.time(),
+    )
     print(claims["sub"], answer["token_type"], len(server.access_tokens))
     #> ada Bearer 1
     try:
@@ -258,6 +307,7 @@ if __name__ == "__main__":
     except OAuthError as error:
         print(error)
         #> invalid_grant: code already used
-    print(len(server.access_tokens))  # the replay revoked the token it had bought
+    # the replay revoked the token it had bought
+    print(len(server.access_tokens))
     #> 0
     # --8<-- [end:demo_flow]

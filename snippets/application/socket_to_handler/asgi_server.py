@@ -1,20 +1,21 @@
 """An asyncio server for ASGI applications: scope, receive and send.
 
-What it teaches: the same split between server and application, made asynchronous.
-The server reads the request with asyncio streams (the reader's limit caps the head,
-and one `asyncio.timeout` bounds the whole read), builds the ASGI HTTP `scope` (bytes
-where HTTP has bytes, the path decoded as UTF-8), hands the body to the application
-through `receive`, and checks the order of the messages it gets through `send`: one
-`http.response.start`, then body messages until one has `more_body` false. All
-connections share one event loop, which runs in a thread of its own. `hello_asgi`, the
-greeting application as ASGI, answers like `hello_app` on wsgiref.
+What it teaches: the same split between server and application, made
+asynchronous. The server reads the request with asyncio streams (the reader's
+limit caps the head, and one `asyncio.timeout` bounds the whole read), builds
+the ASGI HTTP `scope` (bytes where HTTP has bytes, the path decoded as UTF-8),
+hands the body to the application through `receive`, and checks the order of the
+messages it gets through `send`: one `http.response.start`, then body messages
+until one has `more_body` false. All connections share one event loop, which
+runs in a thread of its own. `hello_asgi`, the greeting application as ASGI,
+answers like `hello_app` on wsgiref.
 
-Read first: `request_reading` and `wsgi_server` in this package, whose parser, limits
-and response head this server reuses.
+Read first: `request_reading` and `wsgi_server` in this package, whose parser,
+limits and response head this server reuses.
 
-What it leaves out: keep-alive, chunked bodies, streaming the request body (it arrives
-as one `http.request` event), reporting a disconnect before the response is out, TLS,
-and the ASGI lifespan and WebSocket protocols.
+What it leaves out: keep-alive, chunked bodies, streaming the request body (it
+arrives as one `http.request` event), reporting a disconnect before the response
+is out, TLS, and the ASGI lifespan and WebSocket protocols.
 
 Run it: `python -m snippets.application.socket_to_handler.asgi_server`.
 """
@@ -51,7 +52,8 @@ async def read_request_async(reader: asyncio.StreamReader) -> RawRequest | None:
     """The asyncio twin of `read_request`; the reader's limit is MAX_HEAD."""
     head = bytearray()
     try:
-        while not head.endswith(b"\r\n\r\n"):  # line by line, to see each line end
+        # line by line, to see each line end
+        while not head.endswith(b"\r\n\r\n"):
             line = await reader.readuntil(b"\n")
             if not line.endswith(b"\r\n"):  # a bare LF: refuse now, do not wait
                 raise BadRequest(400, "Bad Request")
@@ -79,7 +81,8 @@ async def read_request_async(reader: asyncio.StreamReader) -> RawRequest | None:
 def make_scope(
     request: RawRequest, server: tuple[str, int], client: tuple[str, int]
 ) -> dict[str, Any]:
-    """The ASGI HTTP connection scope: like environ, but bytes where bytes belong."""
+    """The ASGI HTTP connection scope: like environ, but bytes where bytes
+    belong."""
     path, _, query = request.target.partition("?")
     return {
         "type": "http",
@@ -113,7 +116,8 @@ ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
 
 class ASGIResponse:
-    """`send` for one request: checks the order of the messages, writes the bytes."""
+    """`send` for one request: checks the order of the messages, writes the
+    bytes."""
 
     def __init__(self, writer: asyncio.StreamWriter, method: str) -> None:
         self.writer, self.head_only = writer, method == "HEAD"
@@ -125,7 +129,11 @@ class ASGIResponse:
         kind = message["type"]
         if kind == "http.response.start" and self.start is None:
             self.start = message
-        elif kind == "http.response.body" and self.start and not self.done.is_set():
+        elif (
+            kind == "http.response.body"
+            and self.start
+            and not self.done.is_set()
+        ):
             await self.send_body(
                 message.get("body", b""), message.get("more_body", False)
             )
@@ -141,7 +149,9 @@ class ASGIResponse:
             ]
             status_text = f"{status} {HTTPStatus(status).phrase}"
             self.writer.write(
-                response_head(status_text, headers, None if more_body else len(body))
+                response_head(
+                    status_text, headers, None if more_body else len(body)
+                )
             )
             self.head_sent = True
         if not self.head_only:
@@ -158,7 +168,8 @@ class ASGIResponse:
 async def run_asgi(
     app: ASGIApp, scope: dict[str, Any], body: bytes, response: ASGIResponse
 ) -> None:
-    """Call an ASGI app: `receive` hands it the body, `send` writes its response."""
+    """Call an ASGI app: `receive` hands it the body, `send` writes its
+    response."""
     inbox = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive() -> Message:
@@ -169,7 +180,9 @@ async def run_asgi(
 
     await app(scope, receive, response.send)
     if not response.done.is_set():
-        raise RuntimeError("the application returned before finishing its response")
+        raise RuntimeError(
+            "the application returned before finishing its response"
+        )
 
 
 # --8<-- [end:asgi_call]
@@ -182,7 +195,8 @@ async def serve_asgi_connection(
     writer: asyncio.StreamWriter,
     timeout: float,
 ) -> None:
-    """Read one request within `timeout`, run the app, answer errors with 4xx or 500."""
+    """Read one request within `timeout`, run the app, answer errors with 4xx or
+    500."""
     try:
         async with asyncio.timeout(timeout):
             request = await read_request_async(reader)
@@ -193,9 +207,13 @@ async def serve_asgi_connection(
     if request is None:
         return None
     response = ASGIResponse(writer, request.method)
-    server, client = (writer.get_extra_info(k) for k in ("sockname", "peername"))
+    server, client = (
+        writer.get_extra_info(k) for k in ("sockname", "peername")
+    )
     try:
-        await run_asgi(app, make_scope(request, server, client), request.body, response)
+        await run_asgi(
+            app, make_scope(request, server, client), request.body, response
+        )
     except Exception:
         log.exception("application error")
         if not response.head_sent:
@@ -208,7 +226,8 @@ async def serve_asgi_connection(
 
 # --8<-- [start:asgi_server]
 class ASGIServer:
-    """An asyncio server for one ASGI app, run in a thread with its own event loop."""
+    """An asyncio server for one ASGI app, run in a thread with its own event
+    loop."""
 
     def __init__(self, app: ASGIApp, timeout: float = TIMEOUT) -> None:
         self.app, self.timeout = app, timeout
@@ -258,7 +277,9 @@ class ASGIServer:
 
 
 # --8<-- [start:asgi_app]
-async def hello_asgi(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+async def hello_asgi(
+    scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
     """`hello_app` again, as an ASGI application."""
     body = b""
     while (message := await receive())["type"] == "http.request":
@@ -267,7 +288,9 @@ async def hello_asgi(scope: dict[str, Any], receive: Receive, send: Send) -> Non
             break
     status, content_type = 200, b"text/plain"
     if scope["path"] == "/hello" and scope["method"] in ("GET", "HEAD"):
-        name = parse_qs(scope["query_string"].decode()).get("name", ["world"])[0]
+        name = parse_qs(scope["query_string"].decode()).get("name", ["world"])[
+            0
+        ]
         body = f"hello, {name}\n".encode()
     elif scope["path"] == "/echo" and scope["method"] == "POST":
         content_type = dict(scope["headers"]).get(b"content-type", content_type)
@@ -275,15 +298,17 @@ async def hello_asgi(scope: dict[str, Any], receive: Receive, send: Send) -> Non
         status, body = 404, b"not found\n"
     headers = [(b"content-type", content_type)]
     headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 # --8<-- [end:asgi_app]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     from snippets.application.socket_to_handler.wsgi_apps import (

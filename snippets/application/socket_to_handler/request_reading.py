@@ -1,21 +1,24 @@
-"""Reading one request off a socket, within limits, and turning it into a WSGI environ.
+"""Reading one request off a socket, within limits, and turning it into a WSGI
+environ.
 
-What it teaches: the server's first job. `read_request` collects the bytes of one
-HTTP/1.1 request from a socket, with limits on the head, the header fields and the body,
-and one deadline for the whole request (a per-`recv` timeout would let a slow client
-hold a thread for hours). `parse_head` checks the request line and the header fields,
-quoting RFC 9112 and RFC 9110, and every refusal is a `BadRequest` carrying the status
-code to answer. The body's length follows the HTTP/1.1 messages page's
-`parse_content_length`, the one rule for the whole site. `make_environ` then turns the
-request into the WSGI `environ` of PEP 3333: CGI-style keys whose strings are the
-request's bytes read as latin-1, plus the `wsgi.*` keys.
+What it teaches: the server's first job. `read_request` collects the bytes of
+one HTTP/1.1 request from a socket, with limits on the head, the header fields
+and the body, and one deadline for the whole request (a per-`recv` timeout would
+let a slow client hold a thread for hours). `parse_head` checks the request line
+and the header fields, quoting RFC 9112 and RFC 9110, and every refusal is a
+`BadRequest` carrying the status code to answer. The body's length follows the
+HTTP/1.1 messages page's `parse_content_length`, the one rule for the whole
+site. `make_environ` then turns the request into the WSGI `environ` of PEP 3333:
+CGI-style keys whose strings are the request's bytes read as latin-1, plus the
+`wsgi.*` keys.
 
-Read first: the journey page (`snippets/journey.py`), and the HTTP/1.1 messages page
-for the full parser (this module keeps a deliberately small one).
+Read first: the journey page (`snippets/journey.py`), and the HTTP/1.1 messages
+page for the full parser (this module keeps a deliberately small one).
 
-What it leaves out: keep-alive (one request per connection), chunked request bodies
-(refused with 501), `Expect: 100-continue`, absolute-form targets, and streaming the
-body to the application (it is read into memory first, up to MAX_BODY).
+What it leaves out: keep-alive (one request per connection), chunked request
+bodies (refused with 501), `Expect: 100-continue`, absolute-form targets, and
+streaming the body to the application (it is read into memory first, up to
+MAX_BODY).
 
 Run it: `python -m snippets.application.socket_to_handler.request_reading`.
 """
@@ -42,7 +45,8 @@ class BadRequest(Exception):
 
 @dataclass
 class RawRequest:
-    """One request as it came off the wire: the server's view, before WSGI or ASGI."""
+    """One request as it came off the wire: the server's view, before WSGI or
+    ASGI."""
 
     method: str
     target: str
@@ -57,25 +61,30 @@ class RawRequest:
 # --8<-- [start:parse_head]
 from urllib.parse import urlsplit
 
-TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, NUL or other control
+# visible ASCII: no space, NUL or other control
+TARGET = re.compile(r"[\x21-\x7e]+")
 
 
 def origin_form(target: str) -> tuple[str, str | None]:
     """The target as /path?query, and the host an absolute-form target names.
 
-    RFC 9112 section 3.2.2: a server MUST accept the absolute-form
-    (`GET http://example.test/a HTTP/1.1`), and then uses its host, not the Host field.
+    RFC 9112 section 3.2.2: a server MUST accept the absolute-form (`GET
+    http://example.test/a HTTP/1.1`), and then uses its host, not the Host
+    field.
     """
     if target.startswith("/"):
         return target, None
     url = urlsplit(target)
     if url.scheme.lower() not in ("http", "https") or not url.netloc:
         raise BadRequest(400, "Bad Request")
-    return (url.path or "/") + (f"?{url.query}" if url.query else ""), url.netloc
+    return (url.path or "/") + (
+        f"?{url.query}" if url.query else ""
+    ), url.netloc
 
 
 def parse_head(head: bytes) -> RawRequest:
-    """Parse the request line and header fields (the bytes before the blank line)."""
+    """Parse the request line and header fields (the bytes before the blank
+    line)."""
     request_line, *lines = head.decode("latin-1").split("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3 or not TOKEN.fullmatch(parts[0]):
@@ -92,17 +101,20 @@ def parse_head(head: bytes) -> RawRequest:
     hosts = [value for name, value in headers if name.lower() == "host"]
     if len(hosts) > 1 or (version == "HTTP/1.1" and not hosts):  # RFC 9112 3.2
         raise BadRequest(400, "Bad Request")
-    if authority is not None:  # the absolute-form's host replaces any Host field
+    # the absolute-form's host replaces any Host field
+    if authority is not None:
         headers = [(n, v) for n, v in headers if n.lower() != "host"]
         headers.append(("Host", authority))
     return RawRequest(method, target, version, headers)
 
 
 def parse_field(line: str) -> tuple[str, str]:
-    """Split one `name: value` line (RFC 9112 section 5.1: no space before `:`)."""
+    """Split one `name: value` line (RFC 9112 section 5.1: no space before
+    `:`)."""
     name, colon, value = line.partition(":")
     if not colon or not TOKEN.fullmatch(name) or re.search("[\r\n\0]", value):
-        raise BadRequest(400, "Bad Request")  # RFC 9110 section 5.5: no CR, LF, NUL
+        # RFC 9110 section 5.5: no CR, LF, NUL
+        raise BadRequest(400, "Bad Request")
     return name, value.strip(" \t")
 
 
@@ -144,7 +156,8 @@ import time
 
 
 def recv_by(conn: socket.socket, deadline: float, size: int) -> bytes:
-    """recv at most `size` bytes, but give up (TimeoutError) once `deadline` passed."""
+    """recv at most `size` bytes, but give up (TimeoutError) once `deadline`
+    passed."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError("the client took too long to send its request")
@@ -152,17 +165,22 @@ def recv_by(conn: socket.socket, deadline: float, size: int) -> bytes:
     return conn.recv(size)
 
 
-def read_request(conn: socket.socket, timeout: float = TIMEOUT) -> RawRequest | None:
-    """Read one request (head, then a Content-Length body) within `timeout` seconds.
+def read_request(
+    conn: socket.socket, timeout: float = TIMEOUT
+) -> RawRequest | None:
+    """Read one request (head, then a Content-Length body) within `timeout`
+    seconds.
 
     Returns None if the client closed the connection without sending anything.
     """
-    deadline = time.monotonic() + timeout  # for the whole request, not each recv
+    # for the whole request, not each recv
+    deadline = time.monotonic() + timeout
     buffer = bytearray()
     while (end := buffer.find(b"\r\n\r\n")) == -1:
         if len(buffer) > MAX_HEAD:
             raise BadRequest(431, "Request Header Fields Too Large")
-        if BARE_LF.search(buffer):  # RFC 9112 section 2.2: refuse now, do not wait
+        # RFC 9112 section 2.2: refuse now, do not wait
+        if BARE_LF.search(buffer):
             raise BadRequest(400, "Bad Request")
         if not (chunk := recv_by(conn, deadline, 4096)):
             if buffer:
@@ -175,7 +193,9 @@ def read_request(conn: socket.socket, timeout: float = TIMEOUT) -> RawRequest | 
     length = body_length(request.headers)
     body = buffer[end + 4 :]
     while len(body) < length:
-        if not (chunk := recv_by(conn, deadline, min(65536, length - len(body)))):
+        if not (
+            chunk := recv_by(conn, deadline, min(65536, length - len(body)))
+        ):
             raise BadRequest(400, "Bad Request")  # the body was cut short
         body += chunk
     request.body = bytes(body[:length])
@@ -235,7 +255,8 @@ def make_environ(
         "wsgi.run_once": False,
     }
     for name, value in request.headers:
-        if "_" in name:  # X_Real_IP would pose as X-Real-IP: drop it, as nginx does
+        # X_Real_IP would pose as X-Real-IP: drop it, as nginx does
+        if "_" in name:
             continue
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):

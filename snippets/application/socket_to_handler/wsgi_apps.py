@@ -1,19 +1,20 @@
 """WSGI applications, run on our server and on wsgiref, with the same answers.
 
-What it teaches: the application's half of the WSGI contract (PEP 3333). `hello_app`
-is written against the bare contract: an `if` chain over method and path, the query
-string parsed by hand, the Content-Length counted by hand, which is why frameworks
-exist. `make_countdown_app` returns a generator: a body of unknown length, whose
-`finally` runs when the server calls `close()`. The same applications are served by
-`WSGIServer` and by the standard library's `wsgiref.simple_server`, wrapped in
-`wsgiref.validate.validator`, which checks both sides of the contract on every request;
-`fetch`, built on `http.client`, must get the same answers from both.
+What it teaches: the application's half of the WSGI contract (PEP 3333).
+`hello_app` is written against the bare contract: an `if` chain over method and
+path, the query string parsed by hand, the Content-Length counted by hand, which
+is why frameworks exist. `make_countdown_app` returns a generator: a body of
+unknown length, whose `finally` runs when the server calls `close()`. The same
+applications are served by `WSGIServer` and by the standard library's
+`wsgiref.simple_server`, wrapped in `wsgiref.validate.validator`, which checks
+both sides of the contract on every request; `fetch`, built on `http.client`,
+must get the same answers from both.
 
 Read first: `wsgi_server` in this package, the server these applications run on.
 
 What it leaves out: routing, request and response objects, and middleware (the
-application pages after this one build them), and any framework: these applications
-read `environ` directly.
+application pages after this one build them), and any framework: these
+applications read `environ` directly.
 
 Run it: `python -m snippets.application.socket_to_handler.wsgi_apps`.
 """
@@ -34,20 +35,34 @@ from snippets.application.socket_to_handler.wsgi_server import (
 from urllib.parse import parse_qs
 
 
-def hello_app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-    """A WSGI application written by hand: greet, echo a POST body, or answer 404."""
+def hello_app(
+    environ: dict[str, Any], start_response: StartResponse
+) -> list[bytes]:
+    """A WSGI application written by hand: greet, echo a POST body, or answer
+    404."""
     method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
     if path == "/hello" and method in ("GET", "HEAD"):
         name = parse_qs(environ["QUERY_STRING"]).get("name", ["world"])[0]
-        body, content_type, status = f"hello, {name}\n".encode(), "text/plain", "200 OK"
+        body, content_type, status = (
+            f"hello, {name}\n".encode(),
+            "text/plain",
+            "200 OK",
+        )
     elif path == "/echo" and method == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
         content_type = environ.get("CONTENT_TYPE") or "application/octet-stream"
         status = "200 OK"
     else:
-        body, content_type, status = b"not found\n", "text/plain", "404 Not Found"
-    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        body, content_type, status = (
+            b"not found\n",
+            "text/plain",
+            "404 Not Found",
+        )
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+    ]
     start_response(status, headers)
     return [body]
 
@@ -62,7 +77,8 @@ from collections.abc import Iterator
 def make_countdown_app(events: list[str]) -> WSGIApp:
     """An app whose body is made piece by piece, with no Content-Length.
 
-    It appends "closed" to `events` when the server calls its iterable's close().
+    It appends "closed" to `events` when the server calls its iterable's
+    close().
     """
 
     def countdown_app(
@@ -87,16 +103,22 @@ import http.client
 
 
 def fetch(
-    address: tuple[str, int], method: str, target: str, body: bytes | None = None
+    address: tuple[str, int],
+    method: str,
+    target: str,
+    body: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """Send one request with http.client; return status, some headers and the body."""
+    """Send one request with http.client; return status, some headers and the
+    body."""
     conn = http.client.HTTPConnection(*address, timeout=TIMEOUT)
     try:
         headers = {"Content-Type": "text/plain"} if body is not None else {}
         conn.request(method, target, body=body, headers=headers)
         answer = conn.getresponse()
         wanted = ("content-type", "content-length")
-        kept = {k.lower(): v for k, v in answer.getheaders() if k.lower() in wanted}
+        kept = {
+            k.lower(): v for k, v in answer.getheaders() if k.lower() in wanted
+        }
         return answer.status, kept, answer.read()
     finally:
         conn.close()
@@ -117,7 +139,8 @@ class QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
 
 
 class WsgirefServer:
-    """`wsgiref.simple_server` on 127.0.0.1, started and stopped like `WSGIServer`."""
+    """`wsgiref.simple_server` on 127.0.0.1, started and stopped like
+    `WSGIServer`."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.server = wsgiref.simple_server.make_server(
@@ -141,8 +164,8 @@ class WsgirefServer:
 # --8<-- [end:wsgiref]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo]

@@ -1,19 +1,22 @@
-"""A threaded WSGI server: start_response, the iterable, close(), and every failure.
+"""A threaded WSGI server: start_response, the iterable, close(), and every
+failure.
 
-What it teaches: the server's half of the WSGI contract (PEP 3333). `WSGIResponse` is
-`start_response`: it stores the status and headers and sends the head late, with the
-first non-empty chunk, so the application can still turn a 200 into a 500. `run_app`
-drives the iterable body and always calls its `close()`. Every failure ends in a
-response or a clean close: a 4xx for bad input, 408 for a slow client, a 500 that leaks
-nothing for an application error. `WSGIServer` gives each connection a thread, up to a
-cap past which it answers 503 at once.
+What it teaches: the server's half of the WSGI contract (PEP 3333).
+`WSGIResponse` is `start_response`: it stores the status and headers and sends
+the head late, with the first non-empty chunk, so the application can still turn
+a 200 into a 500. `run_app` drives the iterable body and always calls its
+`close()`. Every failure ends in a response or a clean close: a 4xx for bad
+input, 408 for a slow client, a 500 that leaks nothing for an application error.
+`WSGIServer` gives each connection a thread, up to a cap past which it answers
+503 at once.
 
-Read first: `request_reading` in this package, which reads the request and builds the
-environ. `wsgi_apps` in this package runs applications on this server.
+Read first: `request_reading` in this package, which reads the request and
+builds the environ. `wsgi_apps` in this package runs applications on this
+server.
 
-What it leaves out: keep-alive (every response ends with `Connection: close`), chunked
-response bodies (a body of unknown length ends with the connection), TLS, and graceful
-draining on shutdown.
+What it leaves out: keep-alive (every response ends with `Connection: close`),
+chunked response bodies (a body of unknown length ends with the connection),
+TLS, and graceful draining on shutdown.
 
 Run it: `python -m snippets.application.socket_to_handler.wsgi_server`.
 """
@@ -37,10 +40,12 @@ from email.utils import formatdate
 def response_head(
     status: str, headers: list[tuple[str, str]], length: int | None
 ) -> bytes:
-    """The status line and header fields of a response, ending in the blank line.
+    """The status line and header fields of a response, ending in the blank
+    line.
 
-    The server adds what the application may leave out: Date, Content-Length when it
-    knows the length, and Connection: close, since it serves one request per connection.
+    The server adds what the application may leave out: Date, Content-Length
+    when it knows the length, and Connection: close, since it serves one request
+    per connection.
     """
     headers = list(headers)
     names = {name.lower() for name, _ in headers}
@@ -49,7 +54,9 @@ def response_head(
     if length is not None and "content-length" not in names:
         headers.append(("Content-Length", str(length)))
     headers.append(("Connection", "close"))
-    lines = [f"HTTP/1.1 {status}"] + [f"{name}: {value}" for name, value in headers]
+    lines = [f"HTTP/1.1 {status}"] + [
+        f"{name}: {value}" for name, value in headers
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -67,7 +74,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class ClientGone(Exception):
-    """Sending to the client failed: it closed the connection or stopped reading."""
+    """Sending to the client failed: it closed the connection or stopped
+    reading."""
 
 
 # --8<-- [end:wsgi_types]
@@ -75,7 +83,8 @@ class ClientGone(Exception):
 
 # --8<-- [start:start_response]
 class WSGIResponse:
-    """`start_response` and `write` for one request: the head is sent once, late."""
+    """`start_response` and `write` for one request: the head is sent once,
+    late."""
 
     def __init__(self, conn: socket.socket, method: str) -> None:
         self.conn = conn
@@ -91,7 +100,8 @@ class WSGIResponse:
         exc_info: ExcInfo | None = None,
     ) -> Callable[[bytes], None]:
         if exc_info is not None and self.head_sent:
-            raise exc_info[1].with_traceback(exc_info[2])  # too late to change it
+            # too late to change it
+            raise exc_info[1].with_traceback(exc_info[2])
         if exc_info is None and self.status is not None:
             raise RuntimeError("start_response called twice without exc_info")
         if any("\r" in x or "\n" in x for header in headers for x in header):
@@ -104,10 +114,14 @@ class WSGIResponse:
 
     def send(self, data: bytes, length: int | None) -> None:
         if self.status is None:
-            raise RuntimeError("the application sent a body before start_response")
+            raise RuntimeError(
+                "the application sent a body before start_response"
+            )
         try:
             if not self.head_sent:
-                self.conn.sendall(response_head(self.status, self.headers, length))
+                self.conn.sendall(
+                    response_head(self.status, self.headers, length)
+                )
                 self.head_sent = True
             if not self.head_only:
                 self.conn.sendall(data)
@@ -119,11 +133,15 @@ class WSGIResponse:
 
 
 # --8<-- [start:run_app]
-def run_app(app: WSGIApp, environ: dict[str, Any], response: WSGIResponse) -> None:
-    """Call the application, send its body, and always call the iterable's close()."""
+def run_app(
+    app: WSGIApp, environ: dict[str, Any], response: WSGIResponse
+) -> None:
+    """Call the application, send its body, and always call the iterable's
+    close()."""
     result = app(environ, response.start_response)
     try:
-        # PEP 3333: with a one-item list, the server may set Content-Length itself.
+        # PEP 3333: with a one-item list, the server may set Content-Length
+        # itself.
         one = isinstance(result, list) and len(result) == 1
         for chunk in result:
             if chunk:  # the head waits for the first non-empty chunk
@@ -176,12 +194,15 @@ def handle_connection(
             return None  # the client went away: nobody to answer
         if request is not None:
             conn.settimeout(timeout)  # now a limit on each send of the response
-            respond(conn, app, make_environ(request, server, conn.getpeername()))
+            respond(
+                conn, app, make_environ(request, server, conn.getpeername())
+            )
         return None
 
 
 def respond(conn: socket.socket, app: WSGIApp, environ: dict[str, Any]) -> None:
-    """Run the app; an exception becomes a 500 if no byte of the answer left yet."""
+    """Run the app; an exception becomes a 500 if no byte of the answer left
+    yet."""
     response = WSGIResponse(conn, str(environ["REQUEST_METHOD"]))
     try:
         run_app(app, environ, response)
@@ -205,8 +226,8 @@ from typing import Self
 class BackgroundServer:
     """A listening socket on 127.0.0.1 served by a thread; a context manager.
 
-    `__enter__` starts the accept loop, `__exit__` stops it and closes the socket.
-    Subclasses say what to do with each connection in `accept`.
+    `__enter__` starts the accept loop, `__exit__` stops it and closes the
+    socket. Subclasses say what to do with each connection in `accept`.
     """
 
     timeout = TIMEOUT
@@ -257,8 +278,8 @@ def refuse(conn: socket.socket) -> None:
 
 # --8<-- [start:server]
 class WSGIServer(BackgroundServer):
-    """A threaded WSGI server: one thread and one request per connection, a cap on
-    the number of connections at once, and a timeout on every socket."""
+    """A threaded WSGI server: one thread and one request per connection, a cap
+    on the number of connections at once, and a timeout on every socket."""
 
     def __init__(
         self, app: WSGIApp, max_connections: int = 32, timeout: float = TIMEOUT
@@ -292,7 +313,8 @@ class WSGIServer(BackgroundServer):
         with self.lock:
             workers = list(self.workers)
         for worker in workers:
-            worker.join(self.timeout)  # each one is bounded by its socket timeout
+            # each one is bounded by its socket timeout
+            worker.join(self.timeout)
 
 
 # --8<-- [end:server]
@@ -300,17 +322,23 @@ class WSGIServer(BackgroundServer):
 
 if __name__ == "__main__":
 
-    def greet(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    def greet(
+        environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"hello\n"]
 
     with WSGIServer(greet, timeout=0.5) as ours:
-        for data in (  # a request, a version we do not speak, a request cut short
+        # a request, a version we do not speak, a request cut short
+        for data in (
             b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
-            b"GET / HTTP/1.1\r\n",  # then nothing: 408 once the timeout has passed
+            # then nothing: 408 once the timeout has passed
+            b"GET / HTTP/1.1\r\n",
         ):
-            with socket.create_connection(ours.address, timeout=TIMEOUT) as sock:
+            with socket.create_connection(
+                ours.address, timeout=TIMEOUT
+            ) as sock:
                 sock.sendall(data)
                 answer = b""
                 while chunk := sock.recv(4096):

@@ -1,29 +1,31 @@
 """The sign-up endpoint: POST /signups, a handler of the application core.
 
-What it teaches: where the boundary sits in a server. The handler only routes (404, and
-405 with the `Allow` field of RFC 9110 section 15.5.6), refuses a Content-Type that is
-not JSON in UTF-8 with 415 and an `Accept` field (section 15.5.16), then passes the body
-through `decode_json` (400) and `parse_signup` (422) and renders any refusal once, as a
-problem document. Only a parsed `SignUp` reaches the list behind it, with 201 and a
-`Location`; a lock guards the list, because each connection has its own thread.
-`SIGNUP_MAX_BODY` is the page's one limit: it is passed to `serving`, and the core
-refuses a longer body with 413 before the handler runs.
+What it teaches: where the boundary sits in a server. The handler only routes
+(404, and 405 with the `Allow` field of RFC 9110 section 15.5.6), refuses a
+Content-Type that is not JSON in UTF-8 with 415 and an `Accept` field (section
+15.5.16), then passes the body through `decode_json` (400) and `parse_signup`
+(422) and renders any refusal once, as a problem document. Only a parsed
+`SignUp` reaches the list behind it, with 201 and a `Location`; a lock guards
+the list, because each connection has its own thread. `SIGNUP_MAX_BODY` is the
+page's one limit: it is passed to `serving`, and the core refuses a longer body
+with 413 before the handler runs.
 
 Read first: the app_core page (docs/application/app_core.md, "The application
-core"): this module builds on `snippets.application.app_core`, whose server reads the
-body (Content-Length or chunked) and refuses one over the size limit with 413 before
-the handler runs; then `json_decoding` and `signup_parsing` in this package; the
-HTTP/1.1 messages page (status codes, framing).
+core"): this module builds on `snippets.application.app_core`, whose server
+reads the body (Content-Length or chunked) and refuses one over the size limit
+with 413 before the handler runs; then `json_decoding` and `signup_parsing` in
+this package; the HTTP/1.1 messages page (status codes, framing).
 
-What it leaves out: content codings (a gzipped body), problem documents for the core's
-own refusals (its 413 is plain text), rate limiting, and storage: the accepted sign-ups
-live in a list in one process's memory.
+What it leaves out: content codings (a gzipped body), problem documents for the
+core's own refusals (its 413 is plain text), rate limiting, and storage: the
+accepted sign-ups live in a list in one process's memory.
 
 Run it: `python -m snippets.application.validation.signup_endpoint`.
 """
 
-# Shown by earlier blocks of the page; imported here so that this part runs alone.
-# (`isort: split` keeps them apart from the imports of the first shown section.)
+# Shown by earlier blocks of the page; imported here so that this part runs
+# alone. (`isort: split` keeps them apart from the imports of the first shown
+# section.)
 import re
 
 from snippets.application.app_core import Response
@@ -43,7 +45,8 @@ CHARSET = re.compile(r';\s*charset\s*=\s*"?([^";\s]*)', re.IGNORECASE)
 
 
 def is_json(content_type: str) -> bool:
-    """application/json, no charset or charset=utf-8 (RFC 8259 sections 8.1, 11)."""
+    """application/json, no charset or charset=utf-8 (RFC 8259 sections 8.1,
+    11)."""
     media_type = content_type.split(";")[0].strip().lower()
     charset = CHARSET.search(content_type)
     return media_type == "application/json" and (
@@ -66,18 +69,21 @@ import threading
 
 from snippets.application.app_core import Handler, json_response
 
-SIGNUP_MAX_BODY = 16 * 1024  # bytes: pass to serving(); the core refuses more (413)
+# bytes: pass to serving(); the core refuses more (413)
+SIGNUP_MAX_BODY = 16 * 1024
 ONLY_JSON = [("Accept", "application/json")]  # RFC 9110 15.5.16: what would do
 
 
 def signups(accepted: list[SignUp]) -> Handler:
     """POST /signups: 201 with the parsed sign-up, or a problem document."""
-    lock = threading.Lock()  # guards `accepted`: each connection has its own thread
+    # guards `accepted`: each connection has its own thread
+    lock = threading.Lock()
 
     def handle(request: Request) -> Response:
         if request.path != "/signups":
             return Problem(404, "sign-ups are POSTed to /signups").response()
-        if request.method != "POST":  # RFC 9110 15.5.6: a 405 lists what is allowed
+        # RFC 9110 15.5.6: a 405 lists what is allowed
+        if request.method != "POST":
             refusal = Problem(405, "this resource only accepts POST")
             return refusal.response([("Allow", "POST")])
         try:
@@ -95,8 +101,8 @@ def signups(accepted: list[SignUp]) -> Handler:
 # --8<-- [end:handler]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo_http]

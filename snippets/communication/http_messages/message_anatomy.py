@@ -1,16 +1,20 @@
-"""The anatomy of an HTTP/1.1 message: start line, field lines, empty line, content.
+"""The anatomy of an HTTP/1.1 message: start line, field lines, empty line,
+content.
 
-What it teaches: how the bytes of a request and of a response are laid out (RFC 9112),
-how a chunked body is framed (RFC 9112 section 7.1), what a method promises about
-repeating it (safe and idempotent, RFC 9110 section 9.2) and what the first digit of a
-status code says (RFC 9110 section 15). It builds messages; `message_parser` in the same
-package reads them back, and the tests check both against h11 and `http.client`.
+What it teaches: how the bytes of a request and of a response are laid out (RFC
+9112), how a chunked body is framed (RFC 9112 section 7.1), what a method
+promises about repeating it (safe and idempotent, RFC 9110 section 9.2) and what
+the first digit of a status code says (RFC 9110 section 15). It builds messages;
+`message_parser` in the same package reads them back, and the tests check both
+against h11 and `http.client`.
 
-Read first: the journey page (`snippets/journey.py`), which sends one raw request.
+Read first: the journey page (`snippets/journey.py`), which sends one raw
+request.
 
-What it leaves out: HTTP/2 and HTTP/3, which carry the same methods, fields and status
-codes in binary frames; the many registered methods and status codes beyond the common
-ones; and content codings (gzip), which belong to the representation, not the framing.
+What it leaves out: HTTP/2 and HTTP/3, which carry the same methods, fields and
+status codes in binary frames; the many registered methods and status codes
+beyond the common ones; and content codings (gzip), which belong to the
+representation, not the framing.
 
 Run it: `python -m snippets.communication.http_messages.message_anatomy`.
 """
@@ -24,16 +28,20 @@ from http import HTTPStatus
 
 Fields = Sequence[tuple[str, str]]  # (name, value) pairs, in order
 
-SEND_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
-SEND_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR, LF, NUL or other controls
+# RFC 9110 section 5.6.2
+SEND_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# no CR, LF, NUL or other controls
+SEND_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
 def layout(start_line: str, fields: Fields, content: bytes) -> bytes:
     """Join a start line, field lines, an empty line and the content, with CRLF.
 
     Raises:
-        ValueError: a field name is not a token, or a value holds a control character.
-            A CR LF inside a value would end the field early and let whoever chose
+        ValueError: a field name is not a token, or a value holds a control
+            character.
+            A CR LF inside a value would end the field early and let whoever
+            chose
             the value write fields, or a whole message, of their own.
     """
     lines = [start_line]
@@ -54,9 +62,12 @@ def build_request(
     """Lay out a request: request line, field lines, empty line, content.
 
     A Content-Length field is added when there is content, unless the fields say
-    Transfer-Encoding (then `content` must already be chunked, see `encode_chunked`).
+    Transfer-Encoding (then `content` must already be chunked, see
+    `encode_chunked`).
     """
-    if not SEND_TOKEN.fullmatch(method) or not re.fullmatch(r"[\x21-\x7e]+", target):
+    if not SEND_TOKEN.fullmatch(method) or not re.fullmatch(
+        r"[\x21-\x7e]+", target
+    ):
         raise ValueError(f"not a valid request line: {method!r} {target!r}")
     chunked = any(name.lower() == "transfer-encoding" for name, _ in fields)
     if content and not chunked:
@@ -67,10 +78,11 @@ def build_request(
 def build_response(status: int, fields: Fields, content: bytes = b"") -> bytes:
     """Lay out a response: status line, field lines, empty line, content.
 
-    Content-Length is added except where a response never has content: 1xx, 204 and
-    304 (RFC 9110 section 8.6 forbids the field in 1xx and 204 responses).
+    Content-Length is added except where a response never has content: 1xx, 204
+    and 304 (RFC 9110 section 8.6 forbids the field in 1xx and 204 responses).
     """
-    phrase = HTTPStatus(status).phrase  # ValueError for a code Python does not know
+    # ValueError for a code Python does not know
+    phrase = HTTPStatus(status).phrase
     if status < 200 or status in (204, 304):
         if content:
             raise ValueError(f"a {status} response has no content")
@@ -80,10 +92,11 @@ def build_response(status: int, fields: Fields, content: bytes = b"") -> bytes:
 
 
 def encode_chunked(pieces: Iterable[bytes], trailers: Fields = ()) -> bytes:
-    """Frame content as chunks (RFC 9112 section 7.1), for Transfer-Encoding: chunked.
+    """Frame content as chunks (RFC 9112 section 7.1), for Transfer-Encoding:
+    chunked.
 
-    Each piece becomes its size in hex, CRLF, the bytes, CRLF. A chunk of size 0 ends
-    the body; optional trailer fields and an empty line follow it.
+    Each piece becomes its size in hex, CRLF, the bytes, CRLF. A chunk of size 0
+    ends the body; optional trailer fields and an empty line follow it.
     """
     chunks = b"".join(b"%X\r\n%s\r\n" % (len(p), p) for p in pieces if p)
     return chunks + layout("0", trailers, b"")
@@ -93,8 +106,8 @@ def encode_chunked(pieces: Iterable[bytes], trailers: Fields = ()) -> bytes:
 
 
 # --8<-- [start:methods]
-# RFC 9110 section 9.2.1: a method is safe if its meaning is read-only.
-# RFC 9110 section 9.2.2: it is idempotent if sending it twice has the same intended
+# RFC 9110 section 9.2.1: a method is safe if its meaning is read-only. RFC 9110
+# section 9.2.2: it is idempotent if sending it twice has the same intended
 # effect on the server as sending it once. PATCH is defined in RFC 5789.
 METHODS = {  # method: (safe, idempotent)
     "GET": (True, True),
@@ -110,11 +123,12 @@ METHODS = {  # method: (safe, idempotent)
 
 
 def may_retry_automatically(method: str) -> bool:
-    """True if a client may resend the request after a broken connection by itself.
+    """True if a client may resend the request after a broken connection by
+    itself.
 
-    RFC 9110 section 9.2.2: idempotent requests can be repeated automatically when
-    the connection fails before the response is read. Unknown methods are treated as
-    neither safe nor idempotent.
+    RFC 9110 section 9.2.2: idempotent requests can be repeated automatically
+    when the connection fails before the response is read. Unknown methods are
+    treated as neither safe nor idempotent.
     """
     return METHODS.get(method, (False, False))[1]
 
@@ -127,7 +141,8 @@ STATUS_CLASSES = {  # RFC 9110 section 15: the first digit is the class
     1: "informational",  # interim: the request was received, keep going
     2: "successful",  # the request was received, understood and accepted
     3: "redirection",  # look elsewhere, or use what you already have (304)
-    4: "client error",  # change the request, or (408, 429) wait and send it again
+    # change the request, or (408, 429) wait and send it again
+    4: "client error",
     5: "server error",  # the server failed on a request that may be fine
 }
 
@@ -135,8 +150,8 @@ STATUS_CLASSES = {  # RFC 9110 section 15: the first digit is the class
 def status_class(status: int) -> str:
     """Name the class of a status code, known or not.
 
-    RFC 9110 section 15: a client that does not know a code treats it as the x00 code
-    of its class, so the class alone is enough to act on.
+    RFC 9110 section 15: a client that does not know a code treats it as the x00
+    code of its class, so the class alone is enough to act on.
 
     Raises:
         ValueError: the code is outside 100-599.
@@ -149,8 +164,8 @@ def status_class(status: int) -> str:
 # --8<-- [end:status]
 
 
-# The demo's `#>` lines are the output that the docs test checks; ruff format would
-# rewrite them as `# >`, so the formatter stops here.
+# The demo's `#>` lines are the output that the docs test checks; ruff format
+# would rewrite them as `# >`, so the formatter stops here.
 # fmt: off
 if __name__ == "__main__":
     # --8<-- [start:demo]
