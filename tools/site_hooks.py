@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import subprocess
+from html import escape
 from pathlib import Path, PurePosixPath
 
-# MkDocs loads this file by path with its folder on sys.path: `project_layout` is tools/project_layout.py.
+# MkDocs loads this file by path with its folder on sys.path: `diagram_store` and
+# `project_layout` are the modules beside it in tools/.
+from diagram_store import (
+    FENCE,
+    HOW_TO_DRAW,
+    PLACED,
+    PLACEHOLDER,
+    drawing_inputs,
+    key_of,
+    svg_path,
+)
 from project_layout import INCLUDE, LAYERS, ROOT
 
 log = logging.getLogger("mkdocs.hooks.site_hooks")
@@ -57,8 +69,7 @@ def run_it_yourself(src_uri: str, snippets: list[str]) -> str:
             command = " \\\n    ".join([".venv/bin/pytest", *tests])
         lines.append(command)
     lines.append(
-        ".venv/bin/pytest tests/site/test_docs_examples.py \\\n"
-        f'    -k "{src_uri}"'
+        f'.venv/bin/pytest tests/site/test_docs_examples.py \\\n    -k "{src_uri}"'
     )
     body = "\n".join(lines)
     return (
@@ -72,6 +83,7 @@ def run_it_yourself(src_uri: str, snippets: list[str]) -> str:
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     src_uri = page.file.src_uri
+    markdown = place_diagrams(markdown, page)
     glossary = "\n\n" + GLOSSARY_FILE.read_text(encoding="utf-8")
     if src_uri == "glossary.md":
         return markdown.replace(GLOSSARY_PLACEHOLDER, glossary_table(files)) + glossary
@@ -143,6 +155,78 @@ def on_page_context(context, page, config, nav):
     if sources:
         page.meta["last_updated"] = last_commit_date(sources)
     return context
+
+
+# --------------------------------------------------------------------------------------
+# Diagrams drawn at build time (tools/diagram_store.py says why and how)
+
+# `make diagrams` builds the site with the Mermaid source left in, for Chromium to draw.
+LIVE_DIAGRAMS = os.environ.get("BFP_LIVE_DIAGRAMS") == "1"
+
+
+def place_diagrams(markdown: str, page) -> str:
+    """Each ```mermaid fence becomes a placeholder, filled in `on_post_page` (after
+    the search index has read the page: an SVG's CSS is not words to search)."""
+    if LIVE_DIAGRAMS:
+        return markdown
+    inputs = drawing_inputs()
+    sources = page.meta.setdefault("bfp_diagrams", {})
+
+    def placeholder(match: re.Match) -> str:
+        key = key_of(match[1], inputs)
+        sources[key] = match[1]
+        return PLACEHOLDER.format(key=key)
+
+    return FENCE.sub(placeholder, markdown)
+
+
+# Mermaid draws labels at 16 px and scales the drawing down to fit the column; below
+# 3/4 of its natural width, labels would be smaller than 12 px. So a drawing is never
+# narrower than that: where the column is narrower (a phone), it scrolls sideways.
+SMALLEST_SCALE = 0.75
+NATURAL_WIDTH = re.compile(r'(<svg [^>]*style="max-width: )([\d.]+)px;')
+TITLE = re.compile(r"<title[^>]*>([^<]*)</title>")
+
+
+def legible(svg: str) -> str:
+    def floor(match: re.Match) -> str:
+        smallest = float(match[2]) * SMALLEST_SCALE
+        return f"{match[1]}{match[2]}px; min-width: {smallest:.0f}px;"
+
+    return NATURAL_WIDTH.sub(floor, svg, count=1)
+
+
+def on_post_page(output: str, page, config) -> str:
+    """The drawing, in a shadow root of its own (declared in the HTML, so no script is
+    needed on a direct load; reader.js attaches it after instant navigation): the page's
+    styles cannot reach into the drawing, nor its styles out, as with Material's own
+    rendering. A diagram not drawn yet is left to Mermaid in the browser, with a
+    warning, which fails a strict build."""
+    sources = page.meta.get("bfp_diagrams", {})
+
+    def drawing(match: re.Match) -> str:
+        key = match[1]
+        path = svg_path(key)
+        if path.is_file():
+            svg = legible(path.read_text(encoding="utf-8").strip())
+            title = TITLE.search(svg)
+            name = f' aria-label="{title[1]}"' if title else ""
+            # focusable, so a keyboard can scroll a diagram wider than the column
+            return (
+                f'<div class="bfp-diagram" data-diagram="{key}" tabindex="0" '
+                f'role="group"{name}>'
+                f'<template shadowrootmode="open">{svg}</template></div>'
+            )
+        log.warning(
+            "%s: a diagram is not drawn yet (%s), so the browser draws it with "
+            "Mermaid: %s",
+            page.file.src_uri,
+            key,
+            HOW_TO_DRAW,
+        )
+        return f'<pre class="mermaid"><code>{escape(sources[key])}</code></pre>'
+
+    return PLACED.sub(drawing, output)
 
 
 # --------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from tests.site.docs_tools import (
     page_id,
     topic_pages,
 )
+from tools.diagram_store import FENCE, key_of
 
 pytestmark = pytest.mark.site
 
@@ -199,3 +200,17 @@ def test_the_glossary_page_lists_every_term_and_links_it_to_pages(
     for links in listed.values():
         for target in re.findall(r'href="\.\./([^"#]+)"', links):
             assert (built_site / target / "index.html").is_file(), target
+
+
+def test_the_built_page_holds_drawings_in_shadow_roots_and_no_mermaid(
+    built_site: Path,
+) -> None:
+    page = DOCS / "data" / "isolation.md"
+    keys = [key_of(s) for s in FENCE.findall(page.read_text(encoding="utf-8"))]
+    built = built_html(built_site, page)
+    assert len(keys) > 1
+    for key in keys:
+        assert f'data-diagram="{key}" tabindex="0"' in built
+    assert built.count('<template shadowrootmode="open"><svg') == len(keys)
+    assert 'class="mermaid"' not in built
+    assert "min-width:" in built  # never scaled below 12 px labels

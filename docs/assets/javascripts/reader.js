@@ -265,7 +265,21 @@
     });
   }
 
+  /* ---- Diagrams ---------------------------------------------------------------------
+   * Each diagram is an SVG drawn at build time, in a shadow root declared in the HTML
+   * (<template shadowrootmode="open">). The parser attaches it on a direct load; a page
+   * reached by instant navigation is parsed without attaching, so it is done here.
+   */
+  function attachDiagrams() {
+    document.querySelectorAll(".bfp-diagram > template[shadowrootmode]").forEach(function (t) {
+      var host = t.parentElement;
+      if (!host.shadowRoot) host.attachShadow({ mode: "open" }).appendChild(t.content);
+      t.remove();
+    });
+  }
+
   function onPage() {
+    attachDiagrams();
     markScrollingTables();
     nameSectionNavs();
     uniqueNavNames();
