@@ -265,6 +265,8 @@ SEARCH_TERMS = {
     "hedged": "performance/latency/",
     "Lindley": "performance/queueing/",
     "cProfile": "performance/profiling/",
+    "switch interval": "performance/concurrency/",
+    "least connections": "performance/load_balancing/",
     "repository": "application/layering/",
     "fsync": "data/why_databases/",
     "foreign key": "data/relational_sql/",

@@ -108,14 +108,14 @@
         .then(function (response) { return response.text(); })
         .then(function (xml) {
           var doc = new DOMParser().parseFromString(xml, "application/xml");
-          return Array.prototype.map
-            .call(doc.querySelectorAll("loc"), function (loc) {
-              return new URL(loc.textContent).pathname;
-            })
-            .map(function (path) {
-              var parts = path.split("/").filter(Boolean);
-              return parts.slice(-2).join("/") + "/";
-            })
+          var paths = Array.prototype.map.call(doc.querySelectorAll("loc"), function (loc) {
+            return new URL(loc.textContent).pathname;
+          });
+          /* The sitemap names the published site, whose root may differ from where this
+           * copy is served: its own root is its shortest path, the home page. */
+          var root = paths.reduce(function (a, b) { return b.length < a.length ? b : a; });
+          return paths
+            .map(function (path) { return path.slice(root.length); })
             .filter(isTopicPage);
         });
     }
