@@ -266,7 +266,6 @@ SEARCH_TERMS = {
     "Lindley": "performance/queueing/",
     "cProfile": "performance/profiling/",
     "switch interval": "performance/concurrency/",
-    "least connections": "performance/load_balancing/",
     "repository": "application/layering/",
     "fsync": "data/why_databases/",
     "foreign key": "data/relational_sql/",
