@@ -1,17 +1,19 @@
 """Overload on a real server: goodput with an unbounded queue and with
 admission control.
 
-What it teaches: an open-loop load generator (asyncio) sends requests on a
-schedule, whatever happened to the earlier ones, as independent users do, and
-gives up on each after its deadline. `overload` offers twice a server's
-capacity to it for two seconds, once with an unbounded queue and once with
-`admission`'s bounds, and reports what the clients got: answers in time,
-refusals, and answers too late, which is work the server did for nobody.
+What it teaches: an open-loop load generator sends requests on a schedule,
+whatever happened to the earlier ones, as independent users do, and gives up
+on each after its deadline; each request tells the server its budget.
+`overload` offers twice a server's capacity to it for two seconds, once
+with an unbounded queue and once with `admission`'s bounds, and reports
+what the clients got: answers in time, refusals, and answers too late,
+which is work the server did for nobody.
 
 Read first: `admission` in this package, and the timeouts page
 (`docs/reliability/timeouts.md`, "Timeouts and deadlines"), whose `BUDGET`
 header and `budget_from_caller` this module builds on
-(`snippets.reliability.timeouts`).
+(`snippets.reliability.timeouts`). The generator itself is
+`snippets.application.load_generator`.
 
 What it leaves out: keep-alive connections (each request here opens one),
 coordinated omission and latency histograms (the performance layer), and
@@ -24,54 +26,18 @@ from __future__ import annotations
 
 # --8<-- [start:load]
 import asyncio
-import contextlib
-from dataclasses import dataclass
 
+from snippets.application.load_generator import Outcome, Send, get, open_loop
 from snippets.reliability.timeouts import BUDGET
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: int | None  # None: no answer within the client's deadline
-    seconds: float  # from the planned send time to the answer or the give-up
-    lag: float = 0.0  # how late the send started: the generator's own delay
+def with_budget(address: tuple[str, int]) -> Send:
+    """A `Send` that GETs / and tells the server the client's budget."""
 
+    async def send(deadline: float) -> int:
+        return await get(address, [(BUDGET, str(int(deadline * 1000)))])
 
-async def get_status(address: tuple[str, int], budget: float) -> int:
-    """GET / on a new connection, telling the server our budget; the status."""
-    reader, writer = await asyncio.open_connection(*address)
-    millis = int(budget * 1000)
-    try:
-        writer.write(
-            f"GET / HTTP/1.1\r\nHost: load\r\n{BUDGET}: {millis}\r\n"
-            "Connection: close\r\n\r\n".encode()
-        )
-        answer = await reader.read()  # until the server closes
-        return int(answer.split(b" ", 2)[1])
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-
-
-async def send_at(when: float, address, deadline: float) -> Outcome:
-    """Send at `when` (loop time), whatever happened to earlier requests."""
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(when - loop.time())
-    lag = loop.time() - when
-    try:
-        async with asyncio.timeout(deadline):  # the client gives up, and closes
-            status = await get_status(address, deadline)
-    except TimeoutError:
-        status = None
-    return Outcome(status, loop.time() - when, lag)
-
-
-async def open_loop(address, rate: float, count: int, deadline: float):
-    """`count` requests at `rate` a second: an open loop, like real users."""
-    start = asyncio.get_running_loop().time() + 0.05
-    plan = [start + n / rate for n in range(count)]
-    return await asyncio.gather(*(send_at(t, address, deadline) for t in plan))
+    return send
 
 
 # --8<-- [end:load]
@@ -80,6 +46,7 @@ async def open_loop(address, rate: float, count: int, deadline: float):
 # --8<-- [start:experiment]
 import statistics
 import time
+from dataclasses import dataclass
 
 from snippets.application.app_core import (
     Request,
@@ -139,7 +106,8 @@ def overload(
     capacity, start = workers / service, time.monotonic()
     with log_lines(), serving(app) as server:
         address, count = server.server_address, int(load * capacity * duration)
-        run = open_loop(address, load * capacity, count, deadline)
+        send = with_budget(address)
+        run = open_loop(send, load * capacity, count, deadline)
         outcomes = asyncio.run(run, debug=False)
     # Leaving `serving` joined every connection: the backlog is worked off.
     return Report(capacity, outcomes, len(done), time.monotonic() - start)

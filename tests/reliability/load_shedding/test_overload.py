@@ -12,7 +12,8 @@ import time
 import pytest
 
 from snippets.application.app_core import serving, text
-from snippets.reliability.load_shedding.overload import Outcome, measure, open_loop
+from snippets.application.load_generator import Outcome, open_loop
+from snippets.reliability.load_shedding.overload import measure, with_budget
 
 DURATION = 2.0  # overload's default
 
@@ -63,7 +64,8 @@ def test_the_backlog_outlives_the_load_without_shedding(runs):
 
 def test_the_load_generator_sends_on_schedule_and_reports_each_request():
     with serving(lambda request: text("ok\n")) as server:
-        run = open_loop(server.server_address, rate=200.0, count=40, deadline=2.0)
+        send = with_budget(server.server_address)
+        run = open_loop(send, rate=200.0, count=40, deadline=2.0)
         outcomes = asyncio.run(run, debug=False)
     assert len(outcomes) == 40
     assert all(isinstance(o, Outcome) and o.status == 200 for o in outcomes)
@@ -75,7 +77,8 @@ def test_the_load_generator_gives_up_at_the_deadline():
         return text("late\n")
 
     with serving(stuck) as server:
-        run = open_loop(server.server_address, rate=100.0, count=3, deadline=0.1)
+        send = with_budget(server.server_address)
+        run = open_loop(send, rate=100.0, count=3, deadline=0.1)
         outcomes = asyncio.run(run, debug=False)
     assert [o.status for o in outcomes] == [None] * 3
     assert all(0.1 <= o.seconds < 0.4 for o in outcomes)
