@@ -53,9 +53,17 @@ DRAWN = """(expected) => {
   return boxes.length === expected && svgs.every(Boolean);
 }"""
 
-SVGS = """() => [...document.querySelectorAll("article div.mermaid")].map(
-  (b) => b.shadowRoot.querySelector("svg").outerHTML
-)"""
+# Each drawing, with the size of its smallest label (CSS px at natural size) recorded
+# on it: the site hook uses it to keep every label at 12 px or more on the page.
+SVGS = """() => [...document.querySelectorAll("article div.mermaid")].map((b) => {
+  const svg = b.shadowRoot.querySelector("svg");
+  const labels = [...svg.querySelectorAll("foreignObject div, text")].filter(
+    (el) => el.textContent.trim() && !el.querySelector("div, text")
+  );
+  const sizes = labels.map((el) => parseFloat(getComputedStyle(el).fontSize));
+  svg.setAttribute("data-smallest-label", String(Math.min(16, ...sizes)));
+  return svg.outerHTML;
+})"""
 
 NUMBER = re.compile(r"-?\d+\.\d{3,}")
 GEOMETRY = re.compile(

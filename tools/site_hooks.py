@@ -180,18 +180,23 @@ def place_diagrams(markdown: str, page) -> str:
     return FENCE.sub(placeholder, markdown)
 
 
-# Mermaid draws labels at 16 px and scales the drawing down to fit the column; below
-# 3/4 of its natural width, labels would be smaller than 12 px. So a drawing is never
-# narrower than that: where the column is narrower (a phone), it scrolls sideways.
-SMALLEST_SCALE = 0.75
+# Mermaid scales a drawing down to fit the column. A drawing is never scaled so far
+# that its smallest label (recorded by `make diagrams`) would be under 12 px: where the
+# column is narrower than that (a phone, or a very wide diagram), it scrolls sideways.
+SMALLEST_LABEL_PX = 12
 NATURAL_WIDTH = re.compile(r'(<svg [^>]*style="max-width: )([\d.]+)px;')
+SMALLEST_LABEL = re.compile(r'data-smallest-label="([\d.]+)"')
 TITLE = re.compile(r"<title[^>]*>([^<]*)</title>")
 
 
 def legible(svg: str) -> str:
+    recorded = SMALLEST_LABEL.search(svg)
+    smallest_label = float(recorded[1]) if recorded else 16.0
+    scale = min(1.0, SMALLEST_LABEL_PX / smallest_label)
+
     def floor(match: re.Match) -> str:
-        smallest = float(match[2]) * SMALLEST_SCALE
-        return f"{match[1]}{match[2]}px; min-width: {smallest:.0f}px;"
+        narrowest = float(match[2]) * scale
+        return f"{match[1]}{match[2]}px; min-width: {narrowest:.0f}px;"
 
     return NATURAL_WIDTH.sub(floor, svg, count=1)
 

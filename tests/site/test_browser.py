@@ -92,6 +92,19 @@ SCROLLING_CODE = """() => {
 }"""
 
 
+# The smallest label of each diagram as the reader sees it (CSS px after the drawing is
+# scaled to its box): the site hook keeps it at 12 px or more (issue 11's floor).
+SMALLEST_LABELS = """() => [...document.querySelectorAll("article div.bfp-diagram")].map((box) => {
+  const svg = box.shadowRoot.querySelector("svg");
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  const labels = [...svg.querySelectorAll("foreignObject div, text")].filter(
+    (el) => el.textContent.trim() && !el.querySelector("div, text")
+  );
+  return Math.min(...labels.map((el) => parseFloat(getComputedStyle(el).fontSize) * scale));
+})"""
+SMALLEST_LABEL_PX = 12
+
+
 def axe_violations(page, *, contrast: bool = True) -> list[str]:
     """Every axe-core violation, at any impact, as one readable line each."""
     from axe_playwright_python.sync_playwright import Axe
@@ -153,7 +166,7 @@ def covering_pages(signatures: dict[Path, set[str]]) -> list[Path]:
 def test_page_in_light_mode(open_page, doc: Path, record_property) -> None:
     """Loads offline and cleanly, with its diagrams, copy buttons, weight budget,
     every axe rule but colour contrast (checked on the covering pages, below), and
-    code blocks that fit the column on a desktop."""
+    code blocks that fit the column and diagram labels of 12 px or more on a desktop."""
     page, watch = open_page(url_path(doc))
     page.evaluate(LONG_TASKS)
     assert_page_is_clean(page, watch, doc, contrast=False)
@@ -178,6 +191,8 @@ def test_page_in_light_mode(open_page, doc: Path, record_property) -> None:
     assert mermaid == [], "diagrams are drawn at build time: no page loads Mermaid"
     page.set_viewport_size(DESKTOP)
     assert page.evaluate(SCROLLING_CODE) == [], "code wider than the column"
+    smallest = page.evaluate(SMALLEST_LABELS)
+    assert all(size >= SMALLEST_LABEL_PX - 0.1 for size in smallest), smallest
 
 
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
