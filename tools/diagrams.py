@@ -54,11 +54,14 @@ DRAWN = """(expected) => {
 }"""
 
 # Each drawing, with the size of its smallest label (CSS px at natural size) recorded
-# on it: the site hook uses it to keep every label at 12 px or more on the page.
+# on it: the site hook uses it to keep every label at 12 px or more on the page. The
+# step numbers of a sequence diagram (`autonumber`, 12 px badges) are not labels: were
+# they counted, the widest sequence diagrams could not be scaled to the column at all.
 SVGS = """() => [...document.querySelectorAll("article div.mermaid")].map((b) => {
   const svg = b.shadowRoot.querySelector("svg");
   const labels = [...svg.querySelectorAll("foreignObject div, text")].filter(
-    (el) => el.textContent.trim() && !el.querySelector("div, text")
+    (el) => el.textContent.trim() && !el.querySelector("div, text") &&
+      !el.classList.contains("sequenceNumber")
   );
   const sizes = labels.map((el) => parseFloat(getComputedStyle(el).fontSize));
   svg.setAttribute("data-smallest-label", String(Math.min(16, ...sizes)));

@@ -93,12 +93,14 @@ SCROLLING_CODE = """() => {
 
 
 # The smallest label of each diagram as the reader sees it (CSS px after the drawing is
-# scaled to its box): the site hook keeps it at 12 px or more (issue 11's floor).
+# scaled to its box): the site hook keeps it at 12 px or more (issue 11's floor). A
+# sequence diagram's step numbers are badges, not labels (tools/diagrams.py says why).
 SMALLEST_LABELS = """() => [...document.querySelectorAll("article div.bfp-diagram")].map((box) => {
   const svg = box.shadowRoot.querySelector("svg");
   const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
   const labels = [...svg.querySelectorAll("foreignObject div, text")].filter(
-    (el) => el.textContent.trim() && !el.querySelector("div, text")
+    (el) => el.textContent.trim() && !el.querySelector("div, text") &&
+      !el.classList.contains("sequenceNumber")
   );
   return Math.min(...labels.map((el) => parseFloat(getComputedStyle(el).fontSize) * scale));
 })"""
