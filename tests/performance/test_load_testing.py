@@ -29,16 +29,19 @@ def server():
         yield address
 
 
-def test_our_closed_loop_peak_is_within_2x_of_wrks(server):
+def test_our_closed_loop_peak_is_within_4x_of_wrks(server):
     if not shutil.which("wrk"):
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the wrk check, but {HOW_TO_GET_WRK}")
         pytest.skip(HOW_TO_GET_WRK)
     ours, theirs = both_peaks(server)
-    # Expected 0.7 to 1.4 on a shared 2-core machine: both open a connection
-    # per request to one Python server, which is the bottleneck. Single 2 s
-    # runs went from 0.74 to 2.05 while the other xdist worker was busy.
-    assert 0.5 < ours / theirs < 2
+    # 0.72 to 1.26 in five runs on a shared 2-core machine, where both open a
+    # connection per request to one Python server. But 0.39 (our Python
+    # generator starved by a build running beside it) and 2.45 (wrk slower
+    # than us, alone on the machine) were seen too: two generators and a
+    # server share two cores, and whichever gets less CPU is the bottleneck.
+    # So this checks the order of magnitude, as the page says.
+    assert 0.25 < ours / theirs < 4
 
 
 def test_below_the_peak_an_open_loop_achieves_what_it_offers(server):
