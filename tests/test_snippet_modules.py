@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -58,4 +59,20 @@ def test_module_runs_as_a_bounded_demo(name: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), f"{name}'s demo prints nothing"
-    assert result.stderr == "", result.stderr
+    assert without_slow_step_reports(result.stderr) == "", result.stderr
+
+
+# asyncio's debug mode (on under -X dev) logs every step of a task that holds the loop
+# longer than 0.1 s. That is the machine's load, not a fault of the demo: a busy 2-core CI
+# machine produced one for a load generator's task. Only those lines are forgiven.
+SLOW_STEP = re.compile(r"^Executing <.*> took \d+\.\d+ seconds\n", re.M)
+
+
+def without_slow_step_reports(stderr: str) -> str:
+    return SLOW_STEP.sub("", stderr)
+
+
+def test_only_asyncio_slow_step_reports_are_forgiven() -> None:
+    slow = "Executing <Task pending name='Task-8' coro=<f()>> took 0.155 seconds\n"
+    assert without_slow_step_reports(slow) == ""
+    assert without_slow_step_reports(slow + "ResourceWarning: unclosed\n") != ""
