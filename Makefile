@@ -45,9 +45,13 @@ lint: install ## ruff lint and format check over snippets/, tests/ and tools/
 
 # Two runs: Playwright's sync API keeps an event loop running in any process that has a
 # browser open, which would break the snippets' own asyncio.run() in the same process.
+# Both runs serve one strict build of the site, made by the first test that needs it
+# (tests/site/conftest.py); it is removed first so a stale build is never tested.
+TEST_SITE := .test-site
 test: install lint ## every test: code blocks, snippets with coverage, site build, browser
-	$(BIN)/pytest -n $(WORKERS) -m "not browser" --cov --cov-report=term --cov-fail-under=90
-	$(BIN)/pytest -n $(WORKERS) -m browser
+	rm -rf $(TEST_SITE)
+	BFP_TEST_SITE=$(TEST_SITE) $(BIN)/pytest -n $(WORKERS) -m "not browser" --cov --cov-report=term --cov-fail-under=90
+	BFP_TEST_SITE=$(TEST_SITE) $(BIN)/pytest -n $(WORKERS) -m browser
 
 test-fast: install ## every test except the browser suite, for quick iterations
 	$(BIN)/pytest -n $(WORKERS) -m "not browser"
@@ -86,4 +90,4 @@ vendor-mermaid: ## refresh the vendored Mermaid: make vendor-mermaid MERMAID_VER
 	@cat $(MERMAID_DIR)/VERSION
 
 clean: ## remove the built site and caches (keeps .venv/)
-	rm -rf site .pytest_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov
+	rm -rf site .test-site .pytest_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import fcntl
 import gzip
 import http.server
 import io
@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -33,24 +32,25 @@ class StaticHostHandler(http.server.SimpleHTTPRequestHandler):
     """
 
     COMPRESSIBLE = frozenset({".html", ".css", ".js", ".json", ".xml", ".svg", ".txt"})
-    # Shared by all requests and workers' threads: the built site does not change.
-    compressed: ClassVar[dict[Path, bytes]] = {}
+
+    def __init__(self, request, client_address, server: StaticHostServer) -> None:
+        super().__init__(request, client_address, server, directory=str(server.root))
 
     def send_head(self):
         path = Path(self.translate_path(self.path))
         if path.is_dir() and self.path.split("?")[0].endswith("/"):
             path = path / "index.html"
-        accepts_gzip = "gzip" in self.headers.get("Accept-Encoding", "")
-        if not (accepts_gzip and path.suffix in self.COMPRESSIBLE and path.is_file()):
+        compress = "gzip" in self.headers.get("Accept-Encoding", "")
+        compress = compress and path.suffix in self.COMPRESSIBLE
+        if not path.is_file() or not (compress or path.name == "sitemap.xml"):
             return super().send_head()
-        if path not in self.compressed:
-            self.compressed[path] = gzip.compress(path.read_bytes(), compresslevel=6)
-        body = self.compressed[path]
+        body = self.server.body(path, compress=compress)
         self.send_response(200)
         self.send_header("Content-Type", self.guess_type(str(path)))
-        self.send_header("Content-Encoding", "gzip")
+        if compress:
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Vary", "Accept-Encoding")
         self.end_headers()
         return io.BytesIO(body)
 
@@ -59,8 +59,28 @@ class StaticHostHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class StaticHostServer(http.server.ThreadingHTTPServer):
-    """A browser context closed mid-response resets its connections: that is the client
-    leaving, not a server fault, so only other errors reach stderr."""
+    """Serves one built site on a free loopback port, as if it had been built for that
+    port: the build's address in sitemap.xml becomes this server's.
+
+    A browser context closed mid-response resets its connections: that is the client
+    leaving, not a server fault, so only other errors reach stderr.
+    """
+
+    def __init__(self, root: Path, build_url: str) -> None:
+        super().__init__(("127.0.0.1", 0), StaticHostHandler)
+        host, port = self.server_address[:2]
+        self.root, self.build_url, self.url = root, build_url, f"http://{host}:{port}/"
+        self.bodies: dict[tuple[Path, bool], bytes] = {}  # the files do not change
+
+    def body(self, path: Path, *, compress: bool) -> bytes:
+        if (path, compress) not in self.bodies:
+            data = path.read_bytes()
+            if path.name == "sitemap.xml":
+                data = data.replace(self.build_url.encode(), self.url.encode())
+            if compress:
+                data = gzip.compress(data, compresslevel=6)
+            self.bodies[path, compress] = data
+        return self.bodies[path, compress]
 
     def handle_error(self, request: object, client_address: object) -> None:
         # ConnectionError covers resets and broken pipes
@@ -68,35 +88,57 @@ class StaticHostServer(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+# The address the shared build is made for. Each worker serves the same files on its own
+# port and rewrites this prefix in sitemap.xml, the one file whose URLs the browser
+# compares with its own: Material's instant navigation follows only links the sitemap
+# lists, host, port and path included.
+BUILD_URL = "http://bfp-test-site.invalid/"
+
+
+def shared_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`mkdocs build --strict` once for every worker of this run, and for the next run
+    too when BFP_TEST_SITE names a directory (`make test` sets it, so its two pytest runs
+    build once); returns the directory and the build's log.
+
+    The first worker to get here builds while holding a lock; the others wait for it and
+    read the same files. A directory holding `build.log` is complete: `make test` removes
+    it before its first run, so a stale build is never served.
+    """
+    named = os.environ.get("BFP_TEST_SITE")
+    if named:
+        root = Path(named).resolve()
+    else:  # under xdist the workers' temporary directories share a parent
+        base = tmp_path_factory.getbasetemp()
+        root = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "site"
+    root.mkdir(parents=True, exist_ok=True)
+    directory, log_file = root / "html", root / "build.log"
+    with open(root / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not log_file.exists():
+            result = subprocess.run(
+                [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", directory],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": BUILD_URL},
+                check=False,
+            )
+            log = result.stderr + result.stdout
+            if result.returncode != 0:
+                pytest.fail(f"mkdocs build --strict failed:\n{log}")
+            log_file.write_text(log, encoding="utf-8")
+    return directory, log_file.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="session")
 def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltSite]:
-    """`mkdocs build --strict`, served over HTTP on a free loopback port.
-
-    The port is chosen first and the site is built for that URL (SITE_URL): Material's
-    instant navigation only follows links whose URL matches the sitemap, host, port and
-    path included. Each xdist worker builds its own copy (a few seconds).
-    """
-    directory = tmp_path_factory.mktemp("site")
-    handler = functools.partial(StaticHostHandler, directory=str(directory))
-    server = StaticHostServer(("127.0.0.1", 0), handler)
-    host, port = server.server_address[:2]
-    url = f"http://{host}:{port}/"
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(directory)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": url},
-        check=False,
-    )
-    log = result.stderr + result.stdout
-    if result.returncode != 0:
-        server.server_close()
-        pytest.fail(f"mkdocs build --strict failed:\n{log}")
+    """The shared strict build, served over HTTP on a free loopback port."""
+    directory, log = shared_build(tmp_path_factory)
+    server = StaticHostServer(directory, BUILD_URL)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield BuiltSite(directory, url, log)
+    yield BuiltSite(directory, server.url, log)
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
