@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,9 +13,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from tests.site.docs_tools import ROOT
 
 TIMEOUT = 5.0  # seconds any test waits on a socket: a server that never answers fails
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a system tool an oracle test runs (haproxy, wrk, promtool...).
+
+    Without it the test skips with the command that installs it, except in CI
+    (CI=true), where a missing tool fails: `.ci/run` installs every one of them,
+    so a skip there would hide a comparison that was never made.
+    """
+    path = shutil.which(name)
+    if path:
+        return path
+    how = f"{name} is not installed (apt-get install -y {package})"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the tests that need {name}, but {how}")
+    pytest.skip(how)
 
 
 def run_demo(

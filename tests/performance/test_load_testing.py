@@ -5,9 +5,6 @@ tests do without chromium. Expected figures are in the comments."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from snippets.performance.coordinated_omission import server_process
@@ -19,8 +16,7 @@ from snippets.performance.load_testing import (
     steady_run,
 )
 from snippets.performance.percentiles import nearest_rank
-
-HOW_TO_GET_WRK = "wrk is missing: apt-get install -y wrk"
+from tests.helpers import require_tool
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +26,7 @@ def server():
 
 
 def test_our_closed_loop_peak_is_within_4x_of_wrks(server):
-    if not shutil.which("wrk"):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the wrk check, but {HOW_TO_GET_WRK}")
-        pytest.skip(HOW_TO_GET_WRK)
+    require_tool("wrk", "wrk")
     ours, theirs = both_peaks(server)
     # 0.72 to 1.26 in five runs on a shared 2-core machine, where both open a
     # connection per request to one Python server. But 0.39 (our Python

@@ -17,8 +17,6 @@ in CI (CI=true), where they fail.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -38,21 +36,11 @@ from snippets.performance.load_balancing.pickers import (
     LeastConnections,
     RoundRobin,
 )
-from tests.helpers import TIMEOUT, http_request, raw_exchange
+from tests.helpers import TIMEOUT, http_request, raw_exchange, require_tool
 
 DELAYS = {"a": 0.005, "b": 0.005, "slow": 0.05}  # as on the page
 CLIENTS, REQUESTS = 6, 240
 PICKERS = {"roundrobin": RoundRobin, "leastconn": LeastConnections}
-
-
-def require_haproxy() -> str:
-    path = shutil.which("haproxy")
-    if path:
-        return path
-    how = "haproxy is not installed (apt-get install -y haproxy)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the haproxy comparison, but {how}")
-    pytest.skip(how)
 
 
 HAPROXY_CONFIG = """\
@@ -78,7 +66,7 @@ def haproxy(algorithm: str, addresses: dict[str, Address], folder) -> Iterator[A
     """haproxy in front of `addresses`, on a listening socket we bound to
     port 0 and hand over as an inherited fd: no port race, and connections
     wait in the backlog until haproxy accepts them."""
-    executable = require_haproxy()
+    executable = require_tool("haproxy", "haproxy")
     servers = "\n".join(
         f"    server {name} {host}:{port}" for name, (host, port) in addresses.items()
     )
