@@ -89,6 +89,11 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         return markdown.replace(GLOSSARY_PLACEHOLDER, glossary_table(files)) + glossary
     snippets = included_modules(markdown)
     if is_topic_page(src_uri) and snippets:
+        if re.search(r"^## Run it yourself", markdown, re.M):
+            log.warning(
+                f"{src_uri}: remove its own 'Run it yourself' section: the site adds "
+                "one to every topic page, with the commands of the code it includes"
+            )
         markdown += run_it_yourself(src_uri, snippets)
     page.meta["bfp_sources"] = [f"docs/{src_uri}", *snippets]
     return markdown + glossary

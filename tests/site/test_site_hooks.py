@@ -64,8 +64,10 @@ def git(*args: str, cwd: Path, check: bool = True) -> str:
 def test_run_it_yourself_names_every_included_module_and_its_tests(
     built_site: Path, page: Path
 ) -> None:
-    text = text_of(built_html(built_site, page))
+    markup = built_html(built_site, page)
+    text = text_of(markup)
     assert "Run it yourself" in text
+    assert 'id="run-it-yourself_1"' not in markup, "a second one, written by hand"
     for snippet in included_snippets(page):
         module = snippet.removesuffix(".py").replace("/", ".")
         assert f"python -m {module}\n" in text, module
