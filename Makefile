@@ -17,7 +17,7 @@ MERMAID_DIR := docs/assets/vendor/mermaid
 export NO_MKDOCS_2_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve build test test-fast lint format page lock diagrams vendor-mermaid clean
+.PHONY: help install serve build test test-fast lint format page lock benchmark diagrams vendor-mermaid clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -33,8 +33,10 @@ install: $(STAMP) ## create .venv/ and install the pinned dependencies
 
 # Served at the root of the address it listens on (not under the published site's path), so
 # http://127.0.0.1:8000/ is the home page and instant navigation matches the sitemap.
+# --dirty: after the first build, a save rebuilds only the pages whose source changed
+# (navigation, the glossary page and search cover the rest at the next full build).
 serve: install ## serve the site with live reload on http://127.0.0.1:8000
-	SITE_URL=http://127.0.0.1:$(PORT)/ $(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(PORT) --livereload
+	SITE_URL=http://127.0.0.1:$(PORT)/ $(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(PORT) --livereload --dirty
 
 build: install ## strict build into site/ (fails on any warning: links, anchors, nav, includes)
 	$(BIN)/mkdocs build --strict --site-dir site
@@ -72,6 +74,9 @@ lock: ## re-resolve the pins of pyproject.toml into requirements.lock (needs the
 	rm -rf .venv-lock
 
 # Diagrams are drawn once, here, not in the reader's browser (tools/diagram_store.py).
+benchmark: install ## time a full strict build and an edit-to-reload of make serve
+	$(BIN)/python -m tools.build_benchmark
+
 diagrams: install ## draw new or changed diagrams to docs/assets/diagrams/ (needs Chromium)
 	$(BIN)/python -m tools.diagrams
 

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if todo:
         draw(todo)
     for path in orphaned:
-        path.unlink()
+        path.unlink(missing_ok=True)  # another run may have removed it
         print(f"removed {path.relative_to(ROOT)}")
     print(f"{len(todo)} drawn, {len(orphaned)} removed")
     return 0

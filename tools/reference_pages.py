@@ -9,15 +9,20 @@ One page per layer listed every module of the layer, up to 57,000 px tall. Inste
 - each topic page links to the reference pages of the modules it includes;
 - in a reference page, a docstring's `docs/x/y.md` and `snippets.x.y` become links.
 
-Nothing is written to docs/: the pages are virtual files (MkDocs' File.generated).
+Nothing is written to docs/: the pages are virtual files (MkDocs' File.generated), each
+backed by a file in .cache/reference/ whose time is that of its newest input, so that
+`make serve`'s dirty rebuilds render a module's reference again only when the module
+or the page changed (a virtual file held in memory counts as changed on every save).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import os
 import posixpath
 import re
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from mkdocs.structure.files import File
@@ -25,6 +30,7 @@ from project_layout import INCLUDE, ROOT
 
 SNIPPETS = ROOT / "snippets"
 DOCS = ROOT / "docs"
+CACHE = ROOT / ".cache" / "reference"
 MODULES_PLACEHOLDER = "<!-- modules -->"
 FRONT_MATTER = """---
 # The reference mentions every term; the pages that explain it come first in search.
@@ -122,10 +128,26 @@ def on_files(files, config):
     for name in modules():
         if (DOCS / reference_uri(name)).is_file():
             continue  # a layer: docs/reference/<layer>.md lists its modules
-        files.append(
-            File.generated(config, reference_uri(name), content=module_page(name))
-        )
+        uri = reference_uri(name)
+        backing = backing_file(uri, module_page(name), modules()[name])
+        files.append(File.generated(config, uri, abs_src_path=str(backing)))
     return files
+
+
+def backing_file(uri: str, content: str, module: Path) -> Path:
+    """The page's Markdown in .cache/reference/, rewritten only when it changes
+    (atomically: builds may run side by side), and dated like its newest input."""
+    path = CACHE / uri
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text(encoding="utf-8") != content:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, delete=False
+        ) as temporary:
+            temporary.write(content)
+        os.replace(temporary.name, path)
+    newest = max(path.stat().st_mtime, module.stat().st_mtime)
+    os.utime(path, (newest, newest))
+    return path
 
 
 def layer_list(src_uri: str, layer: str) -> str:

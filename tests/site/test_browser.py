@@ -106,6 +106,32 @@ SMALLEST_LABELS = """() => [...document.querySelectorAll("article div.bfp-diagra
 })"""
 SMALLEST_LABEL_PX = 12
 
+# Pairs of labels drawn over each other, per diagram. Each label's box is its text's, less
+# the line box's leading above and below the glyphs (15% of its height each side), so the
+# lines of one multi-line label, which touch, do not count; two labels that cross do.
+OVERLAPPING_LABELS = """() => [...document.querySelectorAll("article div.bfp-diagram")].map((box) => {
+  const svg = box.shadowRoot.querySelector("svg");
+  const labels = [...svg.querySelectorAll("foreignObject div, text")].filter(
+    (el) => el.textContent.trim() && !el.querySelector("div, text") &&
+      !el.classList.contains("sequenceNumber")
+  );
+  const boxes = labels.map((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const r = range.getBoundingClientRect();
+    const leading = r.height * 0.15;
+    return { text: el.textContent.trim(), left: r.left, right: r.right,
+             top: r.top + leading, bottom: r.bottom - leading };
+  });
+  const pairs = [];
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b) => {
+    const width = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const height = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (width > 1 && height > 1) pairs.push(`${a.text} / ${b.text}`);
+  }));
+  return pairs;
+}).filter((pairs) => pairs.length)"""
+
 
 def axe_violations(page, *, contrast: bool = True) -> list[str]:
     """Every axe-core violation, at any impact, as one readable line each."""
@@ -168,7 +194,8 @@ def covering_pages(signatures: dict[Path, set[str]]) -> list[Path]:
 def test_page_in_light_mode(open_page, doc: Path, record_property) -> None:
     """Loads offline and cleanly, with its diagrams, copy buttons, weight budget,
     every axe rule but colour contrast (checked on the covering pages, below), and
-    code blocks that fit the column and diagram labels of 12 px or more on a desktop."""
+    code blocks that fit the column and diagram labels of 12 px or more, none drawn
+    over another, on a desktop."""
     page, watch = open_page(url_path(doc))
     page.evaluate(LONG_TASKS)
     assert_page_is_clean(page, watch, doc, contrast=False)
@@ -195,6 +222,9 @@ def test_page_in_light_mode(open_page, doc: Path, record_property) -> None:
     assert page.evaluate(SCROLLING_CODE) == [], "code wider than the column"
     smallest = page.evaluate(SMALLEST_LABELS)
     assert all(size >= SMALLEST_LABEL_PX - 0.1 for size in smallest), smallest
+    assert page.evaluate(OVERLAPPING_LABELS) == [], (
+        "diagram labels drawn over each other"
+    )
 
 
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
