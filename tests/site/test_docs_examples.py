@@ -4,9 +4,11 @@ A page's blocks run in order in one namespace, as a reader pastes them into one 
 a later block may use what an earlier one defined. `--8<--` includes are expanded first with
 the same pymdownx.snippets settings as the site build, so the code checked is the code shown.
 
-A block is skipped only by an explicit setting in its fence that says why:
+A block is skipped only by an explicit setting in its fence that says why, in the braces
+form (with this site's superfences settings, `python test="skip"` without braces is not
+read as a Python fence, and the page renders wrongly from there on):
 
-    ```python test="skip" reason="needs a network connection"
+    ```{.python test="skip" reason="needs a network connection"}
 
 Only Python blocks are run; `pycon` (REPL transcripts) blocks are refused: write the output as
 `#>` comments under the print instead.
