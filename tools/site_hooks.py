@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
 import subprocess
+import sys
 from html import escape
 from pathlib import Path, PurePosixPath
 
@@ -93,9 +95,37 @@ def glossary_definitions() -> str:
     return "\n\n" + "\n\n".join(line for line in lines if line.strip()) + "\n"
 
 
+LOAD_PLACEHOLDER = "<!-- capstone-load -->"
+
+
+def capstone_load(markdown: str) -> str:
+    """The capstone's load table and chart, drawn from the measurements kept in
+    docs/capstone/load.json by snippets/capstone/load_report.py."""
+    if LOAD_PLACEHOLDER not in markdown:
+        return markdown
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from snippets.capstone import load_report
+
+    record = json.loads(load_report.RECORD.read_text(encoding="utf-8"))
+    figure = (
+        '<div class="bfp-chart-box" tabindex="0" role="group"'
+        ' aria-label="Chart: latency against load">'
+        + load_report.chart(record)
+        + "</div>"
+    )
+    made = (
+        f"Measured on {record['date']} on {record['machine']}, with"
+        f" `{record['command']}`."
+    )
+    block = "\n\n".join([made, load_report.table(record), figure])
+    return markdown.replace(LOAD_PLACEHOLDER, block)
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
     src_uri = page.file.src_uri
     markdown = place_diagrams(markdown, page)
+    markdown = capstone_load(markdown)
     glossary = glossary_definitions()
     if src_uri == "glossary.md":
         return markdown.replace(GLOSSARY_PLACEHOLDER, glossary_table(files)) + glossary

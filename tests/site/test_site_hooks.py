@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from snippets.capstone.load_report import RECORD, chart, table
 from tests.helpers import collected
 from tests.site.docs_tools import (
     DOCS,
@@ -216,3 +218,15 @@ def test_the_built_page_holds_drawings_in_shadow_roots_and_no_mermaid(
     assert built.count('<template shadowrootmode="open"><svg') == len(keys)
     assert 'class="mermaid"' not in built
     assert "min-width:" in built  # never scaled below 12 px labels
+
+
+def test_the_capstone_page_draws_its_load_table_and_chart_from_the_record(
+    built_site: Path,
+) -> None:
+    record = json.loads(RECORD.read_text(encoding="utf-8"))
+    built = built_html(built_site, DOCS / "capstone" / "index.md")
+    assert "<!-- capstone-load -->" not in built
+    assert chart(record) in built  # the SVG, as drawn from the record
+    assert f"Measured on {record['date']} on {record['machine']}" in text_of(built)
+    median_peak = table(record).split(",")[0].split("median ")[1]  # "1034 requests/s"
+    assert median_peak in text_of(built)
