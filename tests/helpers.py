@@ -14,10 +14,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import strategies as st
 
 from tests.site.docs_tools import ROOT
 
 TIMEOUT = 5.0  # seconds any test waits on a socket: a server that never answers fails
+
+
+# Any JSON value (integers within the range every JSON parser keeps exact), nested a
+# little: for round trips through JSON writers and readers.
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def require_tool(name: str, package: str) -> str:

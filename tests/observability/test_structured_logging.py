@@ -52,6 +52,7 @@ from snippets.observability.structured_logging import (
     seen_in_tasks,
     shop,
 )
+from tests.helpers import JSON_VALUES
 
 # The oracle, set up to write the fields ours writes, under the same names.
 ORACLE = JsonFormatter(
@@ -68,18 +69,6 @@ OURS = JsonLineFormatter()
 OUR_FIELDS = {"timestamp", "level", "logger", "message", "exception", "stack"}
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
 extra_names = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True).filter(
     lambda name: name not in STANDARD | OUR_FIELDS
 )
@@ -112,7 +101,7 @@ def records(draw) -> logging.LogRecord:
         args=args,
         exc=draw(st.none() | st.text(max_size=20)),
         stack_info=draw(st.none() | st.text(min_size=1, max_size=20)),
-        **draw(st.dictionaries(extra_names, json_values, max_size=5)),
+        **draw(st.dictionaries(extra_names, JSON_VALUES, max_size=5)),
     )
     record.created = draw(st.floats(min_value=0, max_value=4e9))
     return record

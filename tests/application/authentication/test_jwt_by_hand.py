@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snippets.application.authentication import jwt_by_hand as tokens
+from tests.helpers import JSON_VALUES
 
 KEY = b"k" * 32  # PyJWT warns about HMAC keys shorter than 32 bytes
 ISSUER = "https://auth.example"
@@ -272,18 +273,6 @@ def test_malformed_tokens_are_a_token_error_never_a_crash(token: str) -> None:
         tokens.decode_jwt(token, KEY, **CHECK)
 
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
 REGISTERED = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 EXTRA_CLAIMS = st.dictionaries(
     st.text(max_size=12).filter(lambda k: k not in REGISTERED), JSON_VALUES, max_size=6
