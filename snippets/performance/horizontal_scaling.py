@@ -182,10 +182,16 @@ def start(name: str, store_path: str, delay: float) -> subprocess.Popen:
 def cluster(
     names: list[str], store_path: str, delay: float = 0.0
 ) -> Iterator[tuple[dict[str, Address], dict[str, subprocess.Popen]]]:
-    """One backend process per name, all on the same store; stopped on exit."""
-    processes = {name: start(name, store_path, delay) for name in names}
+    """One backend process per name, all on the same store; stopped on exit.
+
+    They start one after another: the first sets the new file up (WAL mode,
+    the table), and processes doing that at the same moment can fail with
+    "database is locked"."""
+    processes, ports = {}, {}
     try:
-        ports = {name: port_of(process) for name, process in processes.items()}
+        for name in names:
+            processes[name] = start(name, store_path, delay)
+            ports[name] = port_of(processes[name])
         yield {n: ("127.0.0.1", p) for n, p in ports.items()}, processes
     finally:
         for process in processes.values():
