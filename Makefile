@@ -17,7 +17,7 @@ MERMAID_DIR := docs/assets/vendor/mermaid
 export NO_MKDOCS_2_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve build test test-fast lint format page lock benchmark diagrams vendor-mermaid clean
+.PHONY: help install serve build test test-fast lint format page lock benchmark lighthouse lighthouse-deps diagrams vendor-mermaid clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -73,6 +73,20 @@ lock: ## re-resolve the pins of pyproject.toml into requirements.lock (needs the
 	  .venv-lock/bin/python -m pip freeze --exclude backend-first-principles; } > requirements.lock
 	rm -rf .venv-lock
 
+# Lighthouse and Lighthouse CI, pinned in tools/lighthouse/package-lock.json, installed
+# there (not globally) the first time and whenever the lock changes. Needs Node 18+.
+LIGHTHOUSE_DIR := tools/lighthouse
+LIGHTHOUSE_STAMP := $(LIGHTHOUSE_DIR)/node_modules/.installed-from-lock
+$(LIGHTHOUSE_STAMP): $(LIGHTHOUSE_DIR)/package-lock.json
+	npm ci --prefix $(LIGHTHOUSE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+lighthouse-deps: $(LIGHTHOUSE_STAMP) ## install the pinned Lighthouse CI (npm ci)
+
+# LIGHTHOUSE_SITE=<dir> measures a site already built instead of building one.
+lighthouse: install $(LIGHTHOUSE_STAMP) ## performance budget: Lighthouse, median of 3 runs per page type
+	$(BIN)/python -m tools.lighthouse_budget $(if $(LIGHTHOUSE_SITE),--site $(LIGHTHOUSE_SITE))
+
 # Diagrams are drawn once, here, not in the reader's browser (tools/diagram_store.py).
 benchmark: install ## time a full strict build and an edit-to-reload of make serve
 	$(BIN)/python -m tools.build_benchmark
@@ -95,4 +109,4 @@ vendor-mermaid: ## refresh the vendored Mermaid: make vendor-mermaid MERMAID_VER
 	@cat $(MERMAID_DIR)/VERSION
 
 clean: ## remove the built site and caches (keeps .venv/)
-	rm -rf site .test-site .pytest_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov
+	rm -rf site .test-site .pytest_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov .lighthouseci

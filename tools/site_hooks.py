@@ -288,10 +288,20 @@ ABBR = re.compile(r'<abbr title="(?P<title>[^"]*)">(?P<text>.*?)</abbr>', re.S)
 NO_TERMS_INSIDE = re.compile(r"<(?P<tag>h[1-6]|a)\b[^>]*>.*?</(?P=tag)>", re.S)
 
 
+# Pygments wraps every name (`n`) and every run of whitespace (`w`) in a span, and
+# Material colours `n` with the code's own colour and `w` not at all: about a quarter of
+# a topic page's elements, each styled again at every one of the style recalculations
+# Material's script forces while it starts (the cost Lighthouse counts as blocking time).
+# As text they look the same and copy the same.
+PLAIN_TOKEN = re.compile(r'<span class="[nw]">([^<]*)</span>')
+
+
 def on_page_content(html: str, page, config, files) -> str:
     """Terms become tooltips (Material's `content.tooltips`) that a keyboard or a tap
     can reach: the first use of each term on a page is focusable. Inside a heading or a
-    link a term is plain text: no underline there, and no tooltip over a link."""
+    link a term is plain text: no underline there, and no tooltip over a link. Code
+    tokens drawn in the plain colour lose their span (`PLAIN_TOKEN`)."""
+    html = PLAIN_TOKEN.sub(r"\1", html)
     html = NO_TERMS_INSIDE.sub(lambda m: ABBR.sub(r"\g<text>", m[0]), html)
     seen: set[str] = set()
 
