@@ -1,7 +1,7 @@
 """`make lighthouse`: the site's performance budget, measured with Lighthouse.
 
     python -m tools.lighthouse_budget                 build the site, then measure
-    python -m tools.lighthouse_budget --site .test-site   measure a site already built
+    python -m tools.lighthouse_budget --site .test-site/html   measure a built site
 
 One page of each type (tools/lighthouse/lighthouserc.json): the home page, a text
 page, the page with the most diagrams, an API reference page. Each is loaded three
