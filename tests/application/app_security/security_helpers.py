@@ -13,6 +13,13 @@ class BeyondLoopbackError(ConnectionRefusedError):
     """Raised by the guard instead of connecting to an address that is not loopback."""
 
 
+# The idle timeout of a server a browser test talks to. Chromium keeps its connections
+# open, and a server that closes waits out the idle timeout of each (5 s by default),
+# which was most of these tests' time; on loopback a page's requests arrive within
+# milliseconds of each other, so 2 s leaves a wide margin.
+BROWSER_IDLE = 2.0
+
+
 def said(reply: Reply) -> str:
     """What an answer says: a problem document's detail, or the text of the body."""
     if reply.header("Content-Type") == "application/problem+json":

@@ -20,6 +20,7 @@ import pytest
 from snippets.application.app_core import Request, Response, serving
 from snippets.application.app_security import csrf as sec
 from tests.application.app_security.security_helpers import (
+    BROWSER_IDLE,
     Document,
     elsewhere,
     page_with,
@@ -266,7 +267,7 @@ def test_chromium_marks_a_forged_form_cross_site_and_withholds_the_lax_cookie(
 ) -> None:
     bank = sec.Bank()
     recorder = Recorder(sec.bank_app(bank, fixed=False))
-    with serving(recorder) as server:
+    with serving(recorder, timeout=BROWSER_IDLE) as server:
         bank.origin = sec.origin_of(server)
         tab.goto(bank.origin + "/transfer")
         assert tab.evaluate(LOG_IN) == 204
@@ -275,7 +276,7 @@ def test_chromium_marks_a_forged_form_cross_site_and_withholds_the_lax_cookie(
             '<input name="to" value="eve"><input name="amount" value="100"></form>'
             "<script>document.forms[0].submit()</script>"
         )
-        with serving(page_with(form)) as attacker:
+        with serving(page_with(form), timeout=BROWSER_IDLE) as attacker:
             evil = elsewhere(attacker)
             with tab.expect_response(bank.origin + "/transfer") as answer:
                 tab.goto(evil + "/")
@@ -295,7 +296,7 @@ def test_chromium_marks_a_forged_form_cross_site_and_withholds_the_lax_cookie(
 def test_chromium_same_origin_form_with_the_token_passes_the_fixed_bank(tab) -> None:
     bank = sec.Bank()
     recorder = Recorder(sec.bank_app(bank, fixed=True))
-    with serving(recorder) as server:
+    with serving(recorder, timeout=BROWSER_IDLE) as server:
         bank.origin = sec.origin_of(server)
         tab.goto(bank.origin + "/transfer")
         assert tab.evaluate(LOG_IN) == 204

@@ -25,7 +25,12 @@ from snippets.application.app_security.injection import (
     profile_page,
     profile_page_vulnerable,
 )
-from tests.application.app_security.security_helpers import elsewhere, page_with, said
+from tests.application.app_security.security_helpers import (
+    BROWSER_IDLE,
+    elsewhere,
+    page_with,
+    said,
+)
 from tests.helpers import http_request
 
 # ---------------------------------------------------------------------------------------
@@ -172,7 +177,7 @@ def test_chromium_runs_the_injected_handler_only_without_escaping_or_csp(tab) ->
     }
     ran = {}
     for name, app in apps.items():
-        with serving(app) as server:
+        with serving(app, timeout=BROWSER_IDLE) as server:
             tab.goto(origin_of(server) + f"/profile?name={BROWSER_XSS}")
             ran[name] = tab.evaluate("window.pwned === 1")
     assert ran == {"vulnerable": True, "fixed": False, "vulnerable-but-csp": False}
@@ -185,9 +190,9 @@ def test_chromium_frames_the_page_only_without_the_framing_headers(tab) -> None:
         "vulnerable": PROFILE,
         "fixed": stack(PROFILE, sec.with_security_headers),
     }.items():
-        with serving(app) as target:
+        with serving(app, timeout=BROWSER_IDLE) as target:
             frame = f'<iframe src="{origin_of(target)}/profile?name=bob"></iframe>'
-            with serving(page_with(frame)) as attacker:
+            with serving(page_with(frame), timeout=BROWSER_IDLE) as attacker:
                 tab.goto(elsewhere(attacker) + "/")
                 child = tab.frames[1]
                 framed[name] = child.url.startswith(origin_of(target))
