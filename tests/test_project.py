@@ -49,7 +49,10 @@ def test_ci_installs_chromium_and_runs_the_readme_test_command() -> None:
     assert "apt-get install" in script
     assert "chromium" in script
     commands = [line for line in script.splitlines() if line.startswith("make ")]
-    assert commands[-2:] == ["make test", "make lighthouse LIGHTHOUSE_SITE=.test-site/html"]
+    assert commands[-2:] == [
+        "make test",
+        "make lighthouse LIGHTHOUSE_SITE=.test-site/html",
+    ]
 
 
 def test_makefile_has_the_documented_targets() -> None:
