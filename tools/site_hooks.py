@@ -294,14 +294,18 @@ NO_TERMS_INSIDE = re.compile(r"<(?P<tag>h[1-6]|a)\b[^>]*>.*?</(?P=tag)>", re.S)
 # Material's script forces while it starts (the cost Lighthouse counts as blocking time).
 # As text they look the same and copy the same.
 PLAIN_TOKEN = re.compile(r'<span class="[nw]">([^<]*)</span>')
+# A `#>` line is what the code above it prints: on a phone it wraps (extra.css).
+OUTPUT_LINE = '<span class="c1">#&gt;'
 
 
 def on_page_content(html: str, page, config, files) -> str:
     """Terms become tooltips (Material's `content.tooltips`) that a keyboard or a tap
     can reach: the first use of each term on a page is focusable. Inside a heading or a
     link a term is plain text: no underline there, and no tooltip over a link. Code
-    tokens drawn in the plain colour lose their span (`PLAIN_TOKEN`)."""
+    tokens drawn in the plain colour lose their span (`PLAIN_TOKEN`), and printed output
+    is marked (`OUTPUT_LINE`)."""
     html = PLAIN_TOKEN.sub(r"\1", html)
+    html = html.replace(OUTPUT_LINE, '<span class="c1 bfp-output">#&gt;')
     html = NO_TERMS_INSIDE.sub(lambda m: ABBR.sub(r"\g<text>", m[0]), html)
     seen: set[str] = set()
 

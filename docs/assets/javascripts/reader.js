@@ -240,30 +240,53 @@
   }
   window.addEventListener("click", followSkipLink, true);
 
-  /* A table wider than the column scrolls sideways inside Material's wrapper; on a phone
-   * nothing showed that a column was hidden. Mark the wrappers that overflow (CSS fades
-   * the edge with more to see) and make them reachable by keyboard, with a name. */
-  function markScrollingTables() {
-    document.querySelectorAll(".md-typeset__scrollwrap").forEach(function (wrap) {
-      function update() {
-        var more = wrap.scrollWidth - wrap.clientWidth;
-        wrap.classList.toggle("bfp-scrolls", more > 1);
-        wrap.classList.toggle("bfp-more-right", wrap.scrollLeft < more - 1);
-        wrap.classList.toggle("bfp-more-left", wrap.scrollLeft > 1);
-        if (more > 1 && !wrap.hasAttribute("tabindex")) {
-          wrap.setAttribute("tabindex", "0");
-          wrap.setAttribute("role", "group"); // a region would be a landmark, one per table
-          wrap.setAttribute("aria-label", "Table, scrolls sideways");
-        }
+  /* A table wider than the column scrolls sideways inside Material's wrapper, and an
+   * 80-column code block is wider than a phone: nothing showed that there was more to
+   * see. Mark the boxes that overflow (CSS fades the edge with more to see); a table
+   * also becomes reachable by keyboard, with a name (Material does that for code on a
+   * device with a pointer that hovers). All sizes are read before any class is
+   * written: one layout for the page, not one per box. */
+  var SCROLLERS = ".md-typeset__scrollwrap, .md-typeset pre > code";
+
+  function showScroll(box, more, left) {
+    box.classList.toggle("bfp-scrolls", more > 1);
+    box.classList.toggle("bfp-more-right", left < more - 1);
+    box.classList.toggle("bfp-more-left", left > 1);
+    if (more > 1 && box.tagName !== "CODE" && !box.hasAttribute("tabindex")) {
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("role", "group"); // a region would be a landmark, one per table
+      box.setAttribute("aria-label", "Table, scrolls sideways");
+    }
+  }
+
+  function onScroll(event) {
+    var box = event.currentTarget;
+    showScroll(box, box.scrollWidth - box.clientWidth, box.scrollLeft);
+  }
+
+  function markScrolling() {
+    var boxes = Array.prototype.slice.call(document.querySelectorAll(SCROLLERS));
+    var sizes = boxes.map(function (box) {
+      return [box.scrollWidth - box.clientWidth, box.scrollLeft];
+    });
+    boxes.forEach(function (box, i) {
+      showScroll(box, sizes[i][0], sizes[i][1]);
+      if (!box.dataset.bfpWatched) {
+        box.dataset.bfpWatched = "1";
+        box.addEventListener("scroll", onScroll, { passive: true });
       }
-      if (!wrap.dataset.bfpWatched) {
-        wrap.dataset.bfpWatched = "1";
-        wrap.addEventListener("scroll", update, { passive: true });
-        window.addEventListener("resize", update);
-      }
-      update();
     });
   }
+
+  var resizePending = false;
+  window.addEventListener("resize", function () {
+    if (resizePending) return;
+    resizePending = true;
+    requestAnimationFrame(function () {
+      resizePending = false;
+      markScrolling();
+    });
+  });
 
   /* ---- Diagrams ---------------------------------------------------------------------
    * Each diagram is an SVG drawn at build time, in a shadow root declared in the HTML
@@ -280,7 +303,7 @@
 
   function onPage() {
     attachDiagrams();
-    markScrollingTables();
+    markScrolling();
     nameSectionNavs();
     uniqueNavNames();
     unlandmarkCodeButtons();
