@@ -220,6 +220,29 @@ def test_the_built_page_holds_drawings_in_shadow_roots_and_no_mermaid(
     assert "min-width:" in built  # never scaled below 12 px labels
 
 
+def test_code_drops_plain_colour_spans_and_marks_printed_output() -> None:
+    """The hook removes Pygments' spans around names and spaces (drawn in the plain
+    code colour) and nothing else: the code's text is unchanged, every other token keeps
+    its colour class, and a `#>` line gets the class that wraps it on a phone."""
+    hooks = load_hooks()
+    highlighted = (
+        '<pre><code><span class="n">total</span><span class="w"> </span>'
+        '<span class="o">=</span><span class="w"> </span><span class="nb">sum</span>'
+        '<span class="p">(</span><span class="n">xs</span><span class="p">)</span>\n'
+        '<span class="nb">print</span><span class="p">(</span><span class="n">total</span>'
+        '<span class="p">)</span>\n<span class="c1">#&gt; 6</span>\n'
+        '<span class="c1"># a comment</span></code></pre>'
+    )
+    done = hooks.on_page_content(highlighted, page=None, config=None, files=None)
+    assert text_of(done) == text_of(highlighted)
+    assert 'class="n"' not in done
+    assert 'class="w"' not in done
+    for kept in ("o", "nb", "p"):
+        assert done.count(f'class="{kept}"') == highlighted.count(f'class="{kept}"')
+    assert done.count('<span class="c1 bfp-output">#&gt; 6</span>') == 1
+    assert '<span class="c1"># a comment</span>' in done
+
+
 def test_the_capstone_page_draws_its_load_table_and_chart_from_the_record(
     built_site: Path,
 ) -> None:
